@@ -1,0 +1,90 @@
+#include "cpu_weights.h"
+
+#include <string>
+
+#include "core/checked.h"
+#include "core/error.h"
+
+namespace nanoflow::model_cpu {
+namespace {
+
+// Reads tensor `name` (shape [rows, cols], or [rows] when cols == 0) into dst as f32.
+void read_into(const WeightStore& store, const std::string& name, int64_t rows, int64_t cols, float* dst) {
+  const WeightInfo& w = store.get(name);
+  const Shape& s = w.view.shape;
+  const bool ok = cols == 0 ? (s.ndim() == 1 && s[0] == rows) : (s.ndim() == 2 && s[0] == rows && s[1] == cols);
+  if (!ok) {
+    NF_THROW(kBadFile) << w.file << ": tensor " << name << " has shape " << s.str() << ", expected ["
+                       << rows << (cols ? ", " + std::to_string(cols) : std::string()) << "] from the config";
+  }
+  store.read_f32(name, dst);
+}
+
+HostBuffer alloc_f32(int64_t n) { return HostBuffer(static_cast<size_t>(checked_mul(static_cast<uint64_t>(n), 4))); }
+
+HostBuffer read_vec(const WeightStore& store, const std::string& name, int64_t n) {
+  HostBuffer b = alloc_f32(n);
+  read_into(store, name, n, 0, b.as<float>());
+  return b;
+}
+
+HostBuffer read_mat(const WeightStore& store, const std::string& name, int64_t rows, int64_t cols) {
+  HostBuffer b = alloc_f32(static_cast<int64_t>(checked_mul(rows, cols)));
+  read_into(store, name, rows, cols, b.as<float>());
+  return b;
+}
+
+// Stacks tensors of the same width into one [sum rows, cols] matrix (fused projections).
+HostBuffer read_stacked(const WeightStore& store, const std::vector<std::pair<std::string, int64_t>>& parts,
+                        int64_t cols) {
+  int64_t rows = 0;
+  for (auto& [n, r] : parts) rows += r;
+  HostBuffer b = alloc_f32(static_cast<int64_t>(checked_mul(rows, cols)));
+  float* dst = b.as<float>();
+  for (auto& [name, r] : parts) {
+    if (cols == 0) {
+      read_into(store, name, r, 0, dst);
+      dst += r;
+    } else {
+      read_into(store, name, r, cols, dst);
+      dst += r * cols;
+    }
+  }
+  return b;
+}
+
+}  // namespace
+
+CpuWeights load_cpu_weights(const WeightStore& store, const ModelConfig& c) {
+  const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), inter = c.intermediate_size;
+  CpuWeights w;
+  w.embed = read_mat(store, "embed_tokens", c.vocab_size, h);
+  w.final_norm = read_vec(store, "final_norm", h);
+  // Tied: HF uses the embedding as the head even if the checkpoint also ships an lm_head.
+  if (!c.tie_word_embeddings) w.lm_head = read_mat(store, "lm_head", c.vocab_size, h);
+  w.layers.resize(c.num_layers);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    LayerWeights& L = w.layers[i];
+    L.attn_norm = read_vec(store, p + "attn_norm", h);
+    L.qkv = read_stacked(store, {{p + "q_proj", q}, {p + "k_proj", kv}, {p + "v_proj", kv}}, h);
+    if (c.attention_bias) L.qkv_bias = read_stacked(store, {{p + "q_bias", q}, {p + "k_bias", kv}, {p + "v_bias", kv}}, 0);
+    L.o_proj = read_mat(store, p + "o_proj", h, q);
+    L.mlp_norm = read_vec(store, p + "mlp_norm", h);
+    if (c.num_experts == 0) {
+      L.gate_up = read_stacked(store, {{p + "gate_proj", inter}, {p + "up_proj", inter}}, h);
+      L.down = read_mat(store, p + "down_proj", h, inter);
+    } else {
+      L.router = read_mat(store, p + "router", c.num_experts, h);
+      L.experts.resize(c.num_experts);
+      for (int64_t e = 0; e < c.num_experts; ++e) {
+        const std::string pe = p + "experts." + std::to_string(e) + ".";
+        L.experts[e].gate_up = read_stacked(store, {{pe + "gate_proj", inter}, {pe + "up_proj", inter}}, h);
+        L.experts[e].down = read_mat(store, pe + "down_proj", h, inter);
+      }
+    }
+  }
+  return w;
+}
+
+}  // namespace nanoflow::model_cpu
