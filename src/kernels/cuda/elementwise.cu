@@ -1,0 +1,86 @@
+// SiLU*mul, bias add, embedding gather: grid-stride loops over 16-byte vectors.
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/elementwise.h"
+
+namespace nanoflow::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+int grid_for(int64_t vectors, int cta_budget) {
+  int64_t g = (vectors + kThreads - 1) / kThreads;
+  const int cap = cta_budget > 0 ? cta_budget : 1024;  // ~8 CTAs per SM on a 132-SM GPU
+  if (g > cap) g = cap;
+  return g < 1 ? 1 : static_cast<int>(g);
+}
+
+__global__ void silu_mul_kernel(SiluMulParams p) {
+  const int vpr = p.inter / 8;  // vectors per output row
+  const int64_t n = static_cast<int64_t>(p.tokens) * vpr;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = i / vpr, c = i % vpr;
+    const uint4* row = reinterpret_cast<const uint4*>(p.gate_up + t * 2 * p.inter);
+    float g[8], u[8];
+    dev::unpack8(row[c], g);
+    dev::unpack8(row[vpr + c], u);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) g[j] = g[j] / (1.f + __expf(-g[j])) * u[j];
+    reinterpret_cast<uint4*>(p.out)[i] = dev::pack8(g);
+  }
+}
+
+__global__ void add_bias_kernel(AddBiasParams p) {
+  const int vpr = p.cols / 8;
+  const int64_t n = static_cast<int64_t>(p.rows) * vpr;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float x[8], b[8];
+    uint4* xv = reinterpret_cast<uint4*>(p.x) + i;
+    dev::unpack8(*xv, x);
+    dev::unpack8(reinterpret_cast<const uint4*>(p.bias)[i % vpr], b);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) x[j] += b[j];
+    *xv = dev::pack8(x);
+  }
+}
+
+__global__ void embedding_kernel(EmbeddingParams p) {
+  const int vpr = p.hidden / 8;
+  const int64_t n = static_cast<int64_t>(p.tokens) * vpr;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = i / vpr, c = i % vpr;
+    const int id = p.ids[t];
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (id >= 0 && id < p.vocab) {
+      v = reinterpret_cast<const uint4*>(p.table + static_cast<int64_t>(id) * p.hidden)[c];
+    } else if (c == 0 && p.bad_ids != nullptr) {
+      atomicAdd(p.bad_ids, 1);
+    }
+    reinterpret_cast<uint4*>(p.out)[i] = v;
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_silu_mul(const SiluMulParams& p, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(p.tokens) * (p.inter / 8);
+  if (n == 0) return cudaSuccess;
+  silu_mul_kernel<<<grid_for(n, p.cta_budget), kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+cudaError_t launch_add_bias(const AddBiasParams& p, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(p.rows) * (p.cols / 8);
+  if (n == 0) return cudaSuccess;
+  add_bias_kernel<<<grid_for(n, p.cta_budget), kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+cudaError_t launch_embedding(const EmbeddingParams& p, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(p.tokens) * (p.hidden / 8);
+  if (n == 0) return cudaSuccess;
+  embedding_kernel<<<grid_for(n, p.cta_budget), kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace nanoflow::cuda

@@ -1,0 +1,51 @@
+// Paged decode attention with GQA (one query token per sequence) over the KV cache
+// [page][16 slots][hkv][head_dim] bf16.
+//
+// Work split: one CTA per (KV split, kv head, sequence). The G = hq / hkv query heads of a group are
+// handled by the same CTA, so each K/V row is loaded once for all of them. A sequence's KV is cut
+// into splits of `chunk_tokens` (plan_decode_attention picks them from the CTA budget: few sequences
+// -> more splits so a small SM share still has work in flight); each split writes a partial output
+// and its log-sum-exp, and a merge kernel combines them. With one split the CTA writes `out`
+// directly. Every thread keeps 2*unroll 16-byte K/V loads in flight (PERF.md: memory-bound kernels
+// on small SM shares need deep in-flight loads).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace nanoflow::cuda {
+
+struct DecodeAttentionParams {
+  const __nv_bfloat16* q = nullptr;        // [num_seqs, hq, head_dim]
+  const __nv_bfloat16* k_cache = nullptr;  // [num_pages, 16, hkv, head_dim]
+  const __nv_bfloat16* v_cache = nullptr;  // [num_pages, 16, hkv, head_dim]
+  const int32_t* kv_len = nullptr;         // [num_seqs] tokens of KV (>= 1) incl. the new one
+  const int32_t* page_start = nullptr;     // [num_seqs + 1] CSR into page_ids
+  const int32_t* page_ids = nullptr;       // pages of each sequence, position order
+  __nv_bfloat16* out = nullptr;            // [num_seqs, hq, head_dim]
+  float* workspace = nullptr;              // decode_attention_workspace_floats(...) floats when
+                                           // num_splits > 1: partial outputs, then partial LSEs
+  int num_seqs = 0;
+  int hq = 0, hkv = 0;                     // hq / hkv <= 8
+  int head_dim = 128;                      // 64 or 128
+  float scale = 0.f;                       // softmax scale, usually 1/sqrt(head_dim)
+  int num_splits = 1;                      // from plan_decode_attention
+  int chunk_tokens = 0;                    // KV tokens per split (multiple of 64)
+  int unroll = 0;                          // tokens steps in flight per thread: 4 or 8 (0 = auto)
+};
+
+struct DecodeAttentionPlan {
+  int num_splits = 1;
+  int chunk_tokens = 0;
+};
+// Picks splits so that num_seqs * hkv * num_splits reaches about `cta_budget` CTAs (the caller's
+// SM share times the CTAs one SM holds), never cutting below 256 tokens a split. Host only.
+DecodeAttentionPlan plan_decode_attention(int num_seqs, int hkv, int max_kv_len, int cta_budget);
+size_t decode_attention_workspace_floats(int num_seqs, int hq, int head_dim, int num_splits);
+
+cudaError_t launch_decode_attention(const DecodeAttentionParams& p, cudaStream_t stream);
+void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream);
+
+}  // namespace nanoflow::cuda

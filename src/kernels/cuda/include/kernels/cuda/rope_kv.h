@@ -1,0 +1,55 @@
+// RoPE on Q and K fused with writing K and V into the paged KV cache (DESIGN.md §4 "KV cache").
+//
+// Input is the QKV GEMM's output row per token: [q heads | k heads | v heads], each head head_dim
+// values (HF q_proj/k_proj/v_proj concatenated), plus an optional QKV bias (Qwen2) added first.
+// Outputs: q_out [tokens, hq, head_dim] rotated; K rotated and V copied into
+//   k_cache / v_cache: [num_pages][16 slots][hkv][head_dim] bf16,
+// at page page_ids[page_start[s] + pos / 16], slot pos % 16 of the token's sequence s.
+//
+// Rotation, for pair i < head_dim/2 with angle a = pos * inv_freq[i] (f32; sincosf):
+//   half-split (HF rotate_half, "neox"):  (x[i], x[i + d/2])   -> (x*cos - y*sin, y*cos + x*sin)
+//   interleaved (GGUF/llama.cpp "norm"):  (x[2i], x[2i + 1])   -> same formula
+// inv_freq comes from the host (rope_inv_freq), which applies `llama3` scaling when configured.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace nanoflow::cuda {
+
+struct RopeKvParams {
+  const __nv_bfloat16* qkv = nullptr;       // [tokens, (hq + 2 * hkv) * head_dim]
+  const __nv_bfloat16* qkv_bias = nullptr;  // optional [(hq + 2 * hkv) * head_dim]
+  __nv_bfloat16* q_out = nullptr;           // [tokens, hq, head_dim]
+  __nv_bfloat16* k_cache = nullptr;         // [num_pages, 16, hkv, head_dim]
+  __nv_bfloat16* v_cache = nullptr;         // [num_pages, 16, hkv, head_dim]
+  const float* inv_freq = nullptr;          // [head_dim / 2]
+  const int32_t* positions = nullptr;       // [tokens] absolute position of each token
+  const int32_t* q_start = nullptr;         // [num_seqs + 1] CSR: sequence s owns tokens
+                                            // [q_start[s], q_start[s + 1])
+  const int32_t* page_start = nullptr;      // [num_seqs + 1] CSR into page_ids
+  const int32_t* page_ids = nullptr;        // pages of each sequence in position order
+  int tokens = 0;
+  int num_seqs = 0;
+  int hq = 0, hkv = 0, head_dim = 0;        // head_dim even, multiple of 8
+  bool interleaved = false;
+  int cta_budget = 0;                       // 0 = no cap
+};
+cudaError_t launch_rope_kv(const RopeKvParams& p, cudaStream_t stream);
+void rope_kv(const RopeKvParams& p, cudaStream_t stream);
+
+// RoPE frequencies inv_freq[i] = theta^(-2i/d), with Llama 3's frequency-dependent scaling when
+// `llama3` is set (rope_scaling: factor, low_freq_factor, high_freq_factor,
+// original_max_position_embeddings).
+struct RopeFreqConfig {
+  int head_dim = 128;
+  double theta = 10000.0;
+  bool llama3 = false;
+  double factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
+  int original_max_position = 8192;
+};
+std::vector<float> rope_inv_freq(const RopeFreqConfig& c);
+
+}  // namespace nanoflow::cuda

@@ -1,0 +1,95 @@
+// RoPE + paged K/V write. One thread per rotation pair of a Q or K head, plus one per 16-byte vector
+// of V; grid-stride. A token finds its sequence by binary search over q_start (<= 12 steps at 4096
+// sequences), which keeps the plan free of a per-token sequence array.
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/rope_kv.h"
+
+namespace nanoflow::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ int seq_of_token(const int32_t* q_start, int num_seqs, int t) {
+  int lo = 0, hi = num_seqs - 1;  // largest s with q_start[s] <= t
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (q_start[mid] <= t) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+__device__ __forceinline__ int64_t cache_row(const RopeKvParams& p, int t, int head) {
+  const int s = seq_of_token(p.q_start, p.num_seqs, t);
+  const int pos = p.positions[t];
+  const int page = p.page_ids[p.page_start[s] + pos / 16];
+  return ((static_cast<int64_t>(page) * 16 + pos % 16) * p.hkv + head) * p.head_dim;
+}
+
+__device__ __forceinline__ float ld_bias(const __nv_bfloat16* b, int i) {
+  return b != nullptr ? __bfloat162float(b[i]) : 0.f;
+}
+
+__global__ void rope_kv_kernel(RopeKvParams p) {
+  const int half = p.head_dim / 2;
+  const int row_elems = (p.hq + 2 * p.hkv) * p.head_dim;
+  const int64_t n_rot = static_cast<int64_t>(p.tokens) * (p.hq + p.hkv) * half;
+  const int vpr = p.hkv * p.head_dim / 8;  // V vectors per token
+  const int64_t n = n_rot + static_cast<int64_t>(p.tokens) * vpr;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    if (i < n_rot) {
+      const int pair = static_cast<int>(i % half);
+      const int head = static_cast<int>((i / half) % (p.hq + p.hkv));  // q heads, then k heads
+      const int t = static_cast<int>(i / (static_cast<int64_t>(half) * (p.hq + p.hkv)));
+      const int i0 = p.interleaved ? 2 * pair : pair;
+      const int i1 = p.interleaved ? 2 * pair + 1 : pair + half;
+      const int col = head * p.head_dim;  // K heads follow the Q heads in the QKV row
+      const __nv_bfloat16* src = p.qkv + static_cast<int64_t>(t) * row_elems + col;
+      const float x = __bfloat162float(src[i0]) + ld_bias(p.qkv_bias, col + i0);
+      const float y = __bfloat162float(src[i1]) + ld_bias(p.qkv_bias, col + i1);
+      float sn, cs;
+      sincosf(static_cast<float>(p.positions[t]) * p.inv_freq[pair], &sn, &cs);
+      const __nv_bfloat16 ox = __float2bfloat16(x * cs - y * sn);
+      const __nv_bfloat16 oy = __float2bfloat16(y * cs + x * sn);
+      __nv_bfloat16* dst;
+      if (head < p.hq) {
+        dst = p.q_out + (static_cast<int64_t>(t) * p.hq + head) * p.head_dim;
+      } else {
+        dst = p.k_cache + cache_row(p, t, head - p.hq);
+      }
+      dst[i0] = ox;
+      dst[i1] = oy;
+    } else {
+      const int64_t j = i - n_rot;
+      const int t = static_cast<int>(j / vpr);
+      const int c = static_cast<int>(j % vpr);  // vector within the token's V heads
+      const int head = c * 8 / p.head_dim, d = c * 8 % p.head_dim;
+      const int col = (p.hq + p.hkv) * p.head_dim + c * 8;
+      uint4 v = *reinterpret_cast<const uint4*>(p.qkv + static_cast<int64_t>(t) * row_elems + col);
+      if (p.qkv_bias != nullptr) {
+        float a[8], b[8];
+        dev::unpack8(v, a);
+        dev::unpack8(*reinterpret_cast<const uint4*>(p.qkv_bias + col), b);
+#pragma unroll
+        for (int k = 0; k < 8; ++k) a[k] += b[k];
+        v = dev::pack8(a);
+      }
+      *reinterpret_cast<uint4*>(p.v_cache + cache_row(p, t, head) + d) = v;
+    }
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_rope_kv(const RopeKvParams& p, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(p.tokens) *
+                    ((p.hq + p.hkv) * (p.head_dim / 2) + p.hkv * p.head_dim / 8);
+  if (n == 0) return cudaSuccess;
+  int64_t g = (n + kThreads - 1) / kThreads;
+  if (p.cta_budget > 0 && g > p.cta_budget) g = p.cta_budget;
+  if (g > (1 << 30)) g = 1 << 30;
+  rope_kv_kernel<<<static_cast<int>(g), kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace nanoflow::cuda
