@@ -213,10 +213,10 @@ OpenAIRequest parse_openai_request(std::string_view body, OpenAIEndpoint endpoin
     throw RequestError(ErrorKind::kInvalidInput, param,
                        (param.empty() ? "" : "'" + param + "': ") + "invalid JSON body: " + what);
   }
-  return parse_openai_request(j, endpoint, limits);
+  return parse_openai_request_json(j, endpoint, limits);
 }
 
-OpenAIRequest parse_openai_request(const json& body, OpenAIEndpoint endpoint,
+OpenAIRequest parse_openai_request_json(const json& body, OpenAIEndpoint endpoint,
                                    const OpenAILimits& lim) {
   if (!body.is_object()) bad("", std::string("the request body must be a JSON object, got ") + type_name(body));
   OpenAIRequest r;

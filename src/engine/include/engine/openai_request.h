@@ -71,7 +71,7 @@ struct OpenAIRequest {
 // not checked: whether it exists is the caller's business (404 param "model").
 OpenAIRequest parse_openai_request(std::string_view body, OpenAIEndpoint endpoint,
                                    const OpenAILimits& limits = {});
-OpenAIRequest parse_openai_request(const nlohmann::json& body, OpenAIEndpoint endpoint,
+OpenAIRequest parse_openai_request_json(const nlohmann::json& body, OpenAIEndpoint endpoint,
                                    const OpenAILimits& limits = {});
 
 // Renders chat messages to prompt text (the model's chat template); supplied by the caller.
