@@ -39,7 +39,8 @@ HostBuffer read_stacked(const WeightStore& store, const std::vector<std::pair<st
                         int64_t cols) {
   int64_t rows = 0;
   for (auto& [n, r] : parts) rows += r;
-  HostBuffer b = alloc_f32(static_cast<int64_t>(checked_mul(rows, cols)));
+  // cols == 0: stacking vectors (biases) into one [sum rows] vector.
+  HostBuffer b = alloc_f32(cols == 0 ? rows : static_cast<int64_t>(checked_mul(rows, cols)));
   float* dst = b.as<float>();
   for (auto& [name, r] : parts) {
     if (cols == 0) {
