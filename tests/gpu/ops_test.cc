@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "gpu/gpu_test_util.h"
+#include "gpu/paged_fixture.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
@@ -143,30 +144,6 @@ TEST(GpuOps, Embedding) {
   EXPECT_EQ(download<int>(dbad, 1)[0], 2);
   auto got = download_bf16(dout, ref.size());
   EXPECT_TRUE(std::all_of(got.begin() + 5 * hidden, got.begin() + 7 * hidden, [](float v) { return v == 0.f; }));
-}
-
-// Builds a random paged layout: each sequence gets its pages shuffled over the pool.
-struct PagedLayout {
-  std::vector<int32_t> q_start{0}, kv_len, page_start{0}, page_ids, positions;
-  int num_pages = 0;
-};
-PagedLayout make_layout(const std::vector<std::pair<int, int>>& qlen_kvlen, std::mt19937& rng, int spare_pages = 3) {
-  PagedLayout L;
-  int total_pages = spare_pages;
-  for (auto [q, kv] : qlen_kvlen) total_pages += (kv + 15) / 16;
-  std::vector<int32_t> perm(total_pages);
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), rng);
-  int next = 0;
-  for (auto [q, kv] : qlen_kvlen) {
-    L.q_start.push_back(L.q_start.back() + q);
-    L.kv_len.push_back(kv);
-    for (int i = 0; i < (kv + 15) / 16; ++i) L.page_ids.push_back(perm[next++]);
-    L.page_start.push_back(static_cast<int32_t>(L.page_ids.size()));
-    for (int i = 0; i < q; ++i) L.positions.push_back(kv - q + i);
-  }
-  L.num_pages = total_pages;
-  return L;
 }
 
 TEST(GpuOps, RopeAndPagedKvWrite) {
