@@ -6,6 +6,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace nanoflow::model_cpu {
 namespace {
@@ -26,6 +27,10 @@ CpuModel::CpuModel(ModelConfig config, CpuWeights weights, const ModelOptions& o
                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   pool_ = std::make_unique<cpu::ThreadPool>(threads);
   cpu::set_blas_threads(threads);
+  if (const std::string better = cpu::blas_better_coretype(); !better.empty()) {
+    NF_LOG(kWarn) << "OpenBLAS uses its generic " << cpu::blas_core_name()
+                     << " kernels on this CPU (several times slower); start with OPENBLAS_CORETYPE=" << better;
+  }
 
   rope_.head_dim = cfg_.head_dim;
   rope_.theta = cfg_.rope_theta;

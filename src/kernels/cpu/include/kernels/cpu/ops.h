@@ -8,6 +8,7 @@
 // threads instead (see set_blas_threads).
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "runtime/cpu/thread_pool.h"
 
@@ -16,6 +17,13 @@ namespace nanoflow::cpu {
 // ---- GEMM ------------------------------------------------------------------------------------
 // OpenBLAS thread count for all later GEMMs (process-wide; OpenBLAS has one setting).
 void set_blas_threads(int n);
+// The kernel set OpenBLAS picked at load ("Haswell", "SkylakeX", "Prescott", ...).
+std::string blas_core_name();
+// Non-empty when OpenBLAS fell back to generic SSE kernels ("Prescott") on a CPU with AVX2 or
+// AVX-512 (it happens with CPUs newer than the library, e.g. in VMs): the OPENBLAS_CORETYPE
+// value to use instead ("SkylakeX" / "Haswell"). OpenBLAS reads that variable only when the
+// library loads, so it must be in the environment before the process starts.
+std::string blas_better_coretype();
 
 // y[m, n] = x[m, k] · w[n, k]^T (+ bias[n] if non-null). w is a torch Linear weight ([out, in]).
 // ldx / ldy: row strides of x / y in elements (0 = k / n).

@@ -1,0 +1,489 @@
+// CudaModel: the Llama-family forward on one GPU (model/cuda_model.h).
+//
+// One layer, for T tokens (all buffers bf16 unless noted; shapes in the Workspace comments):
+//   xn = rmsnorm(x)                         x is the residual stream
+//   qkv = xn · Wqkv^T                       one GEMM for q|k|v
+//   q, KV cache <- rope_kv(qkv (+bias))     rotation fused with the paged K/V write
+//   attn = decode_attention (leading one-token sequences) + prefill_attention (the rest)
+//   x += attn · Wo^T                        residual add fused into the GEMM (beta = 1)
+//   xn = rmsnorm(x)
+//   x += silu(xn · Wg^T) * (xn · Wu^T) · Wd^T       (Mixtral: router, dense per-expert pass, combine)
+// then the final norm + LM head on the sampled rows only (f32 logits).
+#if defined(NANOFLOW_HAVE_CUDA)
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "core/checked.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "cuda_weights.h"
+#include "kernels/cuda/decode_attention.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/lm_head.h"
+#include "kernels/cuda/norm.h"
+#include "kernels/cuda/prefill_attention.h"
+#include "kernels/cuda/rope_kv.h"
+#include "loader/weights.h"
+#include "model/cuda_model.h"
+#include "model/presets.h"
+#include "model_kernels.h"
+#include "runtime/cuda/arena.h"
+#include "runtime/cuda/cuda_check.h"
+#include "runtime/cuda/device.h"
+
+namespace nanoflow::model_cuda {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+size_t un(int64_t v) { return static_cast<size_t>(v); }
+size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+// Activations for up to T tokens / S sampled rows (one set; iterations run in stream order).
+struct Workspace {
+  bf16* x = nullptr;        // [T, hidden] residual stream
+  bf16* xn = nullptr;       // [T, hidden] normed block input
+  bf16* qkv = nullptr;      // [T, q_dim + 2*kv_dim]
+  bf16* q = nullptr;        // [T, hq, head_dim] rotated queries
+  bf16* attn = nullptr;     // [T, q_dim]
+  bf16* gate_up = nullptr;  // [T, 2*inter]
+  bf16* act = nullptr;      // [T, inter]
+  float* router = nullptr;  // [T, experts] (MoE)
+  float* route_w = nullptr; // [T, experts] dense routing weights (MoE)
+  float* moe_acc = nullptr; // [T, hidden]  (MoE)
+  bf16* ex_y = nullptr;     // [T, hidden]  one expert's output (MoE)
+  bf16* normed = nullptr;   // [S, hidden] final-normed sampled rows
+  float* logits = nullptr;  // [S, vocab]
+  float* attn_ws = nullptr; // decode-attention split partials
+  size_t attn_ws_floats = 0;
+  void* plan = nullptr;     // CudaPlanLayout::bytes
+};
+
+class CudaModelImpl final : public CudaModel {
+ public:
+  CudaModelImpl(ModelConfig cfg, const CudaModelOptions& opt, const WeightStore* store)
+      : cfg_(std::move(cfg)), opt_(opt) {
+    const auto t0 = std::chrono::steady_clock::now();
+    cuda::set_device(opt_.device);
+    info_ = cuda::device_info(opt_.device);
+    NF_CHECK_INPUT(cfg_.hidden_size % 8 == 0 && cfg_.vocab_size % 8 == 0 && cfg_.intermediate_size % 8 == 0)
+        << "CUDA model needs hidden (" << cfg_.hidden_size << "), vocab (" << cfg_.vocab_size
+        << ") and intermediate (" << cfg_.intermediate_size << ") sizes that are multiples of 8";
+    NF_CHECK_INPUT(cfg_.num_experts <= 64) << "experts " << cfg_.num_experts << " (at most 64)";
+    const int64_t hd = cfg_.head_dim;
+    tuned_attention_ = (hd == 64 || hd == 128) && cfg_.num_heads / cfg_.num_kv_heads <= 8;
+    NF_CHECK_INPUT(tuned_attention_ || hd <= 256) << "head_dim " << hd << " unsupported";
+    max_model_len_ = opt_.max_model_len > 0 ? opt_.max_model_len
+                                            : static_cast<int32_t>(std::min<int64_t>(cfg_.max_position_embeddings, 1 << 20));
+
+    // Weights: count, allocate exactly, fill.
+    size_t wbytes = 0;
+    lay_out_weights(cfg_, [&](size_t n, const std::string&) {
+      wbytes += align256(n * 2);
+      return static_cast<bf16*>(nullptr);
+    });
+    weights_arena_ = std::make_unique<cuda::DeviceArena>(std::max<size_t>(wbytes, 256));
+    w_ = lay_out_weights(cfg_, [&](size_t n, const std::string& what) {
+      return weights_arena_->allocate_array<bf16>(n, what);
+    });
+    if (store != nullptr) {
+      upload_weights(*store, cfg_, w_);
+    } else {
+      init_random_weights(cfg_, w_, opt_.preset_seed, stream_.get());
+    }
+
+    // Workspaces.
+    const int32_t max_pages_per_seq = (max_model_len_ + kPageSize - 1) / kPageSize + 1;
+    layout_ = CudaPlanLayout::make(opt_.max_batch_tokens, opt_.max_seqs, opt_.max_sampled,
+                                   static_cast<int32_t>(std::min<int64_t>(int64_t{opt_.max_seqs} * max_pages_per_seq, 1 << 26)));
+    ws_bytes_ = 0;
+    lay_out_workspace([&](size_t b) { ws_bytes_ += align256(b); return nullptr; });
+    ws_arena_ = std::make_unique<cuda::DeviceArena>(ws_bytes_);
+    lay_out_workspace([&](size_t b) { return ws_arena_->allocate(b, "workspace"); });
+    staging_ = std::make_unique<CudaPlanStaging>(layout_);
+
+    // RoPE frequencies.
+    cuda::RopeFreqConfig rf;
+    rf.head_dim = static_cast<int>(hd);
+    rf.theta = cfg_.rope_theta;
+    rf.llama3 = cfg_.rope_scaling == RopeScaling::kLlama3;
+    rf.factor = cfg_.rope_factor;
+    rf.low_freq_factor = cfg_.rope_low_freq_factor;
+    rf.high_freq_factor = cfg_.rope_high_freq_factor;
+    rf.original_max_position = static_cast<int>(cfg_.rope_original_max_position);
+    const std::vector<float> inv = cuda::rope_inv_freq(rf);
+    inv_freq_ = cuda::DeviceBuffer(inv.size() * 4);
+    inv_freq_.upload(inv.data(), inv.size() * 4);
+
+    cuda::GemmConfig gc;
+    gc.autotune = opt_.autotune_gemms;
+    gemm_ = std::make_unique<cuda::GemmRunner>(gc);
+    prepare_gemms();
+
+    // KV pool: what is left, minus the margin.
+    kv_page_bytes_ = un(kPageSize) * un(cfg_.kv_dim()) * 2;  // one page of K (or V) of one layer
+    const size_t unit = kv_page_bytes_ * 2 * un(cfg_.num_layers);
+    size_t free_b = 0, total_b = 0;
+    cuda::mem_info(&free_b, &total_b);
+    if (opt_.num_kv_pages > 0) {
+      num_pages_ = opt_.num_kv_pages;
+    } else {
+      NF_CHECK_KIND(ErrorKind::kResource, free_b > opt_.kv_margin_bytes + unit * 16)
+          << "no room for a KV pool: " << free_b / kGiB << " GiB free, margin " << opt_.kv_margin_bytes / kGiB << " GiB";
+      num_pages_ = static_cast<int64_t>((free_b - opt_.kv_margin_bytes) / unit);
+    }
+    kv_arena_ = std::make_unique<cuda::DeviceArena>(checked_mul(static_cast<uint64_t>(num_pages_), unit, "KV pool"));
+    kv_base_ = static_cast<uint8_t*>(kv_arena_->allocate(un(num_pages_) * unit, "KV pool"));
+    NF_CUDA_CHECK(cudaMemsetAsync(kv_base_, 0, un(num_pages_) * unit, stream_.get())) << "KV pool clear";
+    stream_.synchronize();
+    startup_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    NF_LOG(kInfo) << "CUDA model " << cfg_.name << " on " << info_.name << ": " << memory_report() << ", start-up "
+                  << startup_s_ << " s";
+  }
+
+  const ModelConfig& config() const override { return cfg_; }
+  int64_t num_kv_pages() const override { return num_pages_; }
+  cudaStream_t stream() const override { return stream_.get(); }
+  void* plan_buffer() const override { return ws_.plan; }
+  const CudaPlanLayout& layout() const override { return layout_; }
+  float* logits_device() const override { return ws_.logits; }
+  const CudaModelOptions& options() const override { return opt_; }
+  double startup_seconds() const override { return startup_s_; }
+
+  std::string memory_report() const override {
+    std::ostringstream os;
+    os.precision(3);
+    os << "weights " << weights_arena_->capacity() / kGiB << " GiB, workspaces " << ws_bytes_ / kGiB << " GiB, KV pool "
+       << num_pages_ << " pages (" << kv_arena_->capacity() / kGiB << " GiB, "
+       << num_pages_ * kPageSize << " tokens)";
+    return os.str();
+  }
+
+  void forward(const BatchPlan& plan, float* logits) override {
+    plan.validate(num_pages_);
+    if (plan.num_tokens() == 0) return;
+    const CudaPlanShape sh = staging_->pack(plan, {}, {}, cfg_.vocab_size);
+    staging_->upload(ws_.plan, sh, stream_.get());
+    forward_device(sh, nullptr);
+    if (sh.num_sampled > 0) {
+      NF_CHECK(logits != nullptr) << "forward: logits buffer is null";
+      NF_CUDA_CHECK(cudaMemcpyAsync(logits, ws_.logits, un(sh.num_sampled) * un(cfg_.vocab_size) * 4,
+                                    cudaMemcpyDeviceToHost, stream_.get()))
+          << "logits download";
+    }
+    stream_.synchronize();
+  }
+
+  void copy_page(int32_t src, int32_t dst) override {
+    NF_CHECK_INPUT(src >= 0 && src < num_pages_ && dst >= 0 && dst < num_pages_) << "copy_page " << src << " -> " << dst;
+    for (int64_t l = 0; l < cfg_.num_layers; ++l)
+      for (int kv = 0; kv < 2; ++kv) {
+        uint8_t* pool = kv == 0 ? k_cache(l) : v_cache(l);
+        NF_CUDA_CHECK(cudaMemcpyAsync(pool + un(dst) * kv_page_bytes_, pool + un(src) * kv_page_bytes_, kv_page_bytes_,
+                                      cudaMemcpyDeviceToDevice, stream_.get()))
+            << "KV page copy";
+      }
+  }
+
+  void forward_device(const CudaPlanShape& sh, const int32_t* prev_samples) override {
+    cudaStream_t s = stream_.get();
+    const int T = sh.num_tokens;
+    if (T == 0) return;
+    const int h = static_cast<int>(cfg_.hidden_size), hq = static_cast<int>(cfg_.num_heads),
+              hkv = static_cast<int>(cfg_.num_kv_heads), hd = static_cast<int>(cfg_.head_dim),
+              inter = static_cast<int>(cfg_.intermediate_size);
+    const int qkv_w = (hq + 2 * hkv) * hd;
+    auto P = [&](size_t off) { return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(ws_.plan) + off); };
+    int32_t* ids = P(layout_.token_ids);
+    if (sh.num_deferred > 0) {
+      NF_CHECK(prev_samples != nullptr) << "deferred tokens without previous samples";
+      NF_CUDA_CHECK(launch_fill_deferred(ids, prev_samples, P(layout_.deferred), sh.num_deferred, s)) << "fill_deferred";
+    }
+    cuda::EmbeddingParams ep;
+    ep.ids = ids;
+    ep.table = w_.embed;
+    ep.out = ws_.x;
+    ep.tokens = T;
+    ep.vocab = static_cast<int>(cfg_.vocab_size);
+    ep.hidden = h;
+    cuda::embedding(ep, s);
+
+    const float eps = cfg_.rms_norm_eps;
+    for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+      const CudaLayer& L = w_.layers[un(l)];
+      norm(ws_.x, L.attn_norm, ws_.xn, T, eps);
+      gemm(ws_.xn, L.qkv, ws_.qkv, T, qkv_w, h, false);
+      cuda::RopeKvParams rp;
+      rp.qkv = ws_.qkv;
+      rp.qkv_bias = L.qkv_bias;
+      rp.q_out = ws_.q;
+      rp.k_cache = reinterpret_cast<bf16*>(k_cache(l));
+      rp.v_cache = reinterpret_cast<bf16*>(v_cache(l));
+      rp.inv_freq = inv_freq_.as<float>();
+      rp.positions = P(layout_.positions);
+      rp.q_start = P(layout_.q_start);
+      rp.page_start = P(layout_.page_start);
+      rp.page_ids = P(layout_.page_ids);
+      rp.tokens = T;
+      rp.num_seqs = sh.num_seqs;
+      rp.hq = hq;
+      rp.hkv = hkv;
+      rp.head_dim = hd;
+      cuda::rope_kv(rp, s);
+      attention(l, sh);
+      gemm(ws_.attn, L.o_proj, ws_.x, T, h, hq * hd, true);
+      norm(ws_.x, L.mlp_norm, ws_.xn, T, eps);
+      if (cfg_.num_experts == 0) {
+        gemm(ws_.xn, L.gate_up, ws_.gate_up, T, 2 * inter, h, false);
+        silu(T);
+        gemm(ws_.act, L.down, ws_.x, T, h, inter, true);
+      } else {
+        moe(L, T);
+      }
+    }
+    if (sh.num_sampled == 0) return;
+    cuda::LmHeadParams lp;
+    lp.hidden = ws_.x;
+    lp.sample_rows = P(layout_.sample_rows);
+    lp.norm_weight = w_.final_norm;
+    lp.lm_head = w_.lm_head;
+    lp.normed = ws_.normed;
+    lp.logits = ws_.logits;
+    lp.num_sampled = sh.num_sampled;
+    lp.hidden_size = h;
+    lp.vocab = static_cast<int>(cfg_.vocab_size);
+    lp.eps = eps;
+    cuda::final_norm_lm_head(*gemm_, lp, s);
+  }
+
+ private:
+  template <class F>
+  void lay_out_workspace(F alloc) {
+    const size_t T = un(opt_.max_batch_tokens), S = un(opt_.max_sampled), h = un(cfg_.hidden_size),
+                 q = un(cfg_.q_dim()), kv = un(cfg_.kv_dim()), inter = un(cfg_.intermediate_size),
+                 E = un(cfg_.num_experts);
+    auto b = [&](size_t n) { return static_cast<bf16*>(alloc(n * 2)); };
+    auto f = [&](size_t n) { return static_cast<float*>(alloc(n * 4)); };
+    ws_.x = b(T * h);
+    ws_.xn = b(T * h);
+    ws_.qkv = b(T * (q + 2 * kv));
+    ws_.q = b(T * q);
+    ws_.attn = b(T * q);
+    ws_.gate_up = b(T * 2 * inter);
+    ws_.act = b(T * inter);
+    if (E > 0) {
+      ws_.router = f(T * E);
+      ws_.route_w = f(T * E);
+      ws_.moe_acc = f(T * h);
+      ws_.ex_y = b(T * h);
+    }
+    ws_.normed = b(S * h);
+    ws_.logits = f(S * un(cfg_.vocab_size));
+    // Split-KV decode: splits are chosen so seqs * hkv * splits ~ the CTA budget, hence
+    // seqs * splits <= budget / hkv + seqs.
+    const size_t bound = un(cta_budget()) / un(cfg_.num_kv_heads) + un(opt_.max_seqs) + 1;
+    ws_.attn_ws_floats = bound * un(cfg_.num_heads) * (un(cfg_.head_dim) + 1);
+    ws_.attn_ws = f(ws_.attn_ws_floats);
+    ws_.plan = alloc(layout_.bytes);
+  }
+
+  int cta_budget() const { return info_.sm_count * 4; }
+
+  uint8_t* k_cache(int64_t l) const { return kv_base_ + un(2 * l) * un(num_pages_) * kv_page_bytes_; }
+  uint8_t* v_cache(int64_t l) const { return kv_base_ + un(2 * l + 1) * un(num_pages_) * kv_page_bytes_; }
+
+  void norm(const bf16* x, const bf16* w, bf16* out, int rows, float eps) {
+    cuda::RmsNormParams p;
+    p.x = x;
+    p.weight = w;
+    p.out = out;
+    p.rows = rows;
+    p.hidden = static_cast<int>(cfg_.hidden_size);
+    p.eps = eps;
+    cuda::rms_norm(p, stream_.get());
+  }
+
+  cuda::GemmParams gemm_params(const bf16* x, const bf16* w, void* y, int m, int n, int k, bool acc, bool f32 = false) {
+    cuda::GemmParams g;
+    g.x = x;
+    g.w = w;
+    g.y = y;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.accumulate = acc;
+    g.out_f32 = f32;
+    return g;
+  }
+  void gemm(const bf16* x, const bf16* w, void* y, int m, int n, int k, bool acc, bool f32 = false) {
+    gemm_->run(gemm_params(x, w, y, m, n, k, acc, f32), stream_.get());
+  }
+
+  void silu(int T) {
+    cuda::SiluMulParams p;
+    p.gate_up = ws_.gate_up;
+    p.out = ws_.act;
+    p.tokens = T;
+    p.inter = static_cast<int>(cfg_.intermediate_size);
+    cuda::silu_mul(p, stream_.get());
+  }
+
+  void attention(int64_t l, const CudaPlanShape& sh) {
+    cudaStream_t s = stream_.get();
+    auto P = [&](size_t off) { return reinterpret_cast<const int32_t*>(static_cast<uint8_t*>(ws_.plan) + off); };
+    const int hq = static_cast<int>(cfg_.num_heads), hkv = static_cast<int>(cfg_.num_kv_heads),
+              hd = static_cast<int>(cfg_.head_dim);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const bf16* kc = reinterpret_cast<const bf16*>(k_cache(l));
+    const bf16* vc = reinterpret_cast<const bf16*>(v_cache(l));
+    if (!tuned_attention_) {
+      NaiveAttentionParams p;
+      p.q = ws_.q;
+      p.k_cache = kc;
+      p.v_cache = vc;
+      p.q_start = P(layout_.q_start);
+      p.kv_len = P(layout_.kv_len);
+      p.page_start = P(layout_.page_start);
+      p.page_ids = P(layout_.page_ids);
+      p.out = ws_.attn;
+      p.tokens = sh.num_tokens;
+      p.num_seqs = sh.num_seqs;
+      p.hq = hq;
+      p.hkv = hkv;
+      p.head_dim = hd;
+      p.max_kv_len = sh.max_kv;
+      p.scale = scale;
+      NF_CUDA_CHECK(launch_naive_attention(p, s)) << "naive attention";
+      return;
+    }
+    if (sh.num_decode > 0) {
+      const cuda::DecodeAttentionPlan plan = cuda::plan_decode_attention(sh.num_decode, hkv, sh.max_decode_kv, cta_budget());
+      NF_CHECK(cuda::decode_attention_workspace_floats(sh.num_decode, hq, hd, plan.num_splits) <= ws_.attn_ws_floats)
+          << "decode attention workspace too small for " << plan.num_splits << " splits";
+      cuda::DecodeAttentionParams p;
+      p.q = ws_.q;
+      p.k_cache = kc;
+      p.v_cache = vc;
+      p.kv_len = P(layout_.kv_len);
+      p.page_start = P(layout_.page_start);
+      p.page_ids = P(layout_.page_ids);
+      p.out = ws_.attn;
+      p.workspace = ws_.attn_ws;
+      p.num_seqs = sh.num_decode;
+      p.hq = hq;
+      p.hkv = hkv;
+      p.head_dim = hd;
+      p.scale = scale;
+      p.num_splits = plan.num_splits;
+      p.chunk_tokens = plan.chunk_tokens;
+      cuda::decode_attention(p, s);
+    }
+    if (sh.num_tiles > 0) {
+      cuda::PrefillAttentionParams p;
+      p.q = ws_.q;
+      p.k_cache = kc;
+      p.v_cache = vc;
+      p.q_start = P(layout_.q_start);
+      p.kv_len = P(layout_.kv_len);
+      p.page_start = P(layout_.page_start);
+      p.page_ids = P(layout_.page_ids);
+      p.tiles = P(layout_.tiles);
+      p.out = ws_.attn;
+      p.num_tiles = sh.num_tiles;
+      p.hq = hq;
+      p.hkv = hkv;
+      p.head_dim = hd;
+      p.scale = scale;
+      cuda::prefill_attention(p, s);
+    }
+  }
+
+  // Mixtral: every expert runs over all T rows and the combine weights rows it was not routed to
+  // by 0. Costs experts/top_k times the routed FLOPs, but needs no host read-back of the routing, so
+  // the iteration stays asynchronous. (A sorted grouped GEMM is the efficient form; later work.)
+  void moe(const CudaLayer& L, int T) {
+    cudaStream_t s = stream_.get();
+    const int h = static_cast<int>(cfg_.hidden_size), inter = static_cast<int>(cfg_.intermediate_size),
+              E = static_cast<int>(cfg_.num_experts);
+    gemm(ws_.xn, L.router, ws_.router, T, E, h, false, true);
+    NF_CUDA_CHECK(launch_moe_route(ws_.router, T, E, static_cast<int>(cfg_.num_experts_per_tok), ws_.route_w, s))
+        << "moe route";
+    for (int e = 0; e < E; ++e) {
+      gemm(ws_.xn, L.experts[un(e)].gate_up, ws_.gate_up, T, 2 * inter, h, false);
+      silu(T);
+      gemm(ws_.act, L.experts[un(e)].down, ws_.ex_y, T, h, inter, false);
+      NF_CUDA_CHECK(launch_moe_combine(ws_.moe_acc, ws_.ex_y, ws_.route_w, T, h, e, E, e == 0, s)) << "moe combine";
+    }
+    NF_CUDA_CHECK(launch_add_f32_into_bf16(ws_.x, ws_.moe_acc, un(T) * un(h), s)) << "moe residual add";
+  }
+
+  // Chooses every GEMM's algorithm (per power-of-two m bucket) before the KV pool takes the
+  // memory: autotuning needs scratch buffers, and nothing may be chosen inside graph capture.
+  void prepare_gemms() {
+    const int h = static_cast<int>(cfg_.hidden_size), q = static_cast<int>(cfg_.q_dim()),
+              kv = static_cast<int>(cfg_.kv_dim()), inter = static_cast<int>(cfg_.intermediate_size),
+              E = static_cast<int>(cfg_.num_experts), V = static_cast<int>(cfg_.vocab_size);
+    const bf16* w = w_.embed;  // any weight pointer: prepare runs on scratch data
+    for (int m = 1;; m *= 2) {
+      const int mm = std::min(m, opt_.max_batch_tokens);
+      gemm_->prepare(gemm_params(ws_.xn, w, ws_.qkv, mm, q + 2 * kv, h, false));
+      gemm_->prepare(gemm_params(ws_.attn, w, ws_.x, mm, h, q, true));
+      gemm_->prepare(gemm_params(ws_.xn, w, ws_.gate_up, mm, 2 * inter, h, false));
+      if (E == 0) {
+        gemm_->prepare(gemm_params(ws_.act, w, ws_.x, mm, h, inter, true));
+      } else {
+        gemm_->prepare(gemm_params(ws_.xn, w, ws_.router, mm, E, h, false, true));
+        gemm_->prepare(gemm_params(ws_.act, w, ws_.ex_y, mm, h, inter, false));
+      }
+      if (mm <= opt_.max_sampled) gemm_->prepare(gemm_params(ws_.normed, w, ws_.logits, mm, V, h, false, true));
+      if (mm >= opt_.max_batch_tokens) break;
+    }
+    for (int m = 1; m <= opt_.max_sampled; m *= 2)
+      gemm_->prepare(gemm_params(ws_.normed, w, ws_.logits, m, V, h, false, true));
+    cuda::device_synchronize();
+  }
+
+  ModelConfig cfg_;
+  CudaModelOptions opt_;
+  cuda::DeviceInfo info_;
+  cuda::Stream stream_;
+  bool tuned_attention_ = true;
+  int32_t max_model_len_ = 0;
+  std::unique_ptr<cuda::DeviceArena> weights_arena_, ws_arena_, kv_arena_;
+  size_t ws_bytes_ = 0;
+  CudaWeights w_;
+  Workspace ws_;
+  CudaPlanLayout layout_;
+  std::unique_ptr<CudaPlanStaging> staging_;  // Model::forward (synchronous path) only
+  cuda::DeviceBuffer inv_freq_;               // [head_dim / 2] f32
+  std::unique_ptr<cuda::GemmRunner> gemm_;
+  uint8_t* kv_base_ = nullptr;                // [layer][K|V][page][16][hkv][head_dim] bf16
+  size_t kv_page_bytes_ = 0;
+  int64_t num_pages_ = 0;
+  double startup_s_ = 0;
+};
+
+}  // namespace
+}  // namespace nanoflow::model_cuda
+
+namespace nanoflow {
+
+std::unique_ptr<CudaModel> CudaModel::load(const std::string& path, const CudaModelOptions& options) {
+  NF_CHECK_INPUT(options.num_kv_pages >= 0) << "num_kv_pages " << options.num_kv_pages;
+  if (auto preset = find_preset(path)) {
+    ResolvedPreset r = resolve_preset(*preset);
+    if (options.num_layers_override > 0) r.config.num_layers = std::min<int64_t>(r.config.num_layers, options.num_layers_override);
+    return std::make_unique<model_cuda::CudaModelImpl>(std::move(r.config), options, nullptr);
+  }
+  auto store = WeightStore::open(path);
+  ModelConfig cfg = store->config();
+  cfg.validate(path);
+  if (options.num_layers_override > 0) cfg.num_layers = std::min<int64_t>(cfg.num_layers, options.num_layers_override);
+  return std::make_unique<model_cuda::CudaModelImpl>(std::move(cfg), options, store.get());
+}
+
+}  // namespace nanoflow
+#endif  // NANOFLOW_HAVE_CUDA

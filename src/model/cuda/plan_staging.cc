@@ -1,0 +1,153 @@
+// CudaPlanLayout / CudaPlanStaging (model/cuda_model.h): a BatchPlan packed into pinned memory
+// with fixed offsets and sent to the device with one cudaMemcpyAsync.
+#if defined(NANOFLOW_HAVE_CUDA)
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/cuda/prefill_attention.h"
+#include "model/cuda_model.h"
+#include "runtime/cuda/cuda_check.h"
+
+namespace nanoflow {
+namespace {
+
+size_t take(size_t& at, size_t bytes) {
+  const size_t off = at;
+  at += (bytes + 15) / 16 * 16;
+  return off;
+}
+
+template <class T>
+T* at(uint8_t* base, size_t off) {
+  return reinterpret_cast<T*>(base + off);
+}
+
+}  // namespace
+
+CudaPlanLayout CudaPlanLayout::make(int32_t max_tokens, int32_t max_seqs, int32_t max_sampled, int32_t max_pages) {
+  NF_CHECK_INPUT(max_tokens > 0 && max_seqs > 0 && max_sampled > 0 && max_pages > 0)
+      << "plan capacities tokens=" << max_tokens << " seqs=" << max_seqs << " sampled=" << max_sampled
+      << " pages=" << max_pages;
+  CudaPlanLayout L;
+  L.max_tokens = max_tokens;
+  L.max_seqs = max_seqs;
+  L.max_sampled = max_sampled;
+  // A sequence yields at most one partial tile beyond its full 64-row tiles.
+  L.max_tiles = max_tokens / cuda::kPrefillTileRows + max_seqs;
+  L.max_pages = max_pages;
+  const size_t T = static_cast<size_t>(max_tokens), S = static_cast<size_t>(max_seqs),
+               R = static_cast<size_t>(max_sampled);
+  size_t a = 0;
+  L.token_ids = take(a, T * 4);
+  L.positions = take(a, T * 4);
+  L.q_start = take(a, (S + 1) * 4);
+  L.kv_len = take(a, S * 4);
+  L.page_start = take(a, (S + 1) * 4);
+  L.sample_rows = take(a, R * 4);
+  L.tiles = take(a, static_cast<size_t>(L.max_tiles) * 8);
+  L.deferred = take(a, T * 8);
+  L.temperature = take(a, R * 4);
+  L.top_p = take(a, R * 4);
+  L.min_p = take(a, R * 4);
+  L.top_k = take(a, R * 4);
+  L.seed = take(a, R * 8);
+  L.step = take(a, R * 8);
+  L.page_ids = take(a, static_cast<size_t>(max_pages) * 4);
+  L.bytes = a;
+  return L;
+}
+
+CudaPlanStaging::CudaPlanStaging(const CudaPlanLayout& layout) : layout_(layout) {
+  void* p = nullptr;
+  NF_CUDA_CHECK(cudaMallocHost(&p, layout_.bytes)) << "pinned plan buffer of " << layout_.bytes << " bytes";
+  host_ = static_cast<uint8_t*>(p);
+  std::memset(host_, 0, layout_.bytes);
+}
+
+CudaPlanStaging::~CudaPlanStaging() {
+  if (host_ != nullptr) cudaFreeHost(host_);  // nothing useful to do with an error in a destructor
+}
+
+CudaPlanShape CudaPlanStaging::pack(const BatchPlan& plan, const std::vector<int32_t>& deferred,
+                                    const std::vector<SampleRowParams>& rows, int64_t vocab) {
+  const CudaPlanLayout& L = layout_;
+  CudaPlanShape sh;
+  sh.num_tokens = plan.num_tokens();
+  sh.num_seqs = plan.num_seqs();
+  sh.num_sampled = static_cast<int32_t>(plan.sample_rows.size());
+  sh.num_deferred = static_cast<int32_t>(deferred.size() / 2);
+  NF_CHECK_INPUT(sh.num_tokens <= L.max_tokens) << "plan has " << sh.num_tokens << " tokens; the CUDA model was set up for "
+                                                << L.max_tokens << " (max_batch_tokens)";
+  NF_CHECK_INPUT(sh.num_seqs <= L.max_seqs) << "plan has " << sh.num_seqs << " sequences; limit " << L.max_seqs;
+  NF_CHECK_INPUT(sh.num_sampled <= L.max_sampled) << "plan samples " << sh.num_sampled << " rows; limit " << L.max_sampled;
+  NF_CHECK_INPUT(plan.page_ids.size() <= static_cast<size_t>(L.max_pages))
+      << "plan names " << plan.page_ids.size() << " pages; limit " << L.max_pages;
+  NF_CHECK_INPUT(rows.empty() || rows.size() == plan.sample_rows.size())
+      << "sampling rows " << rows.size() << " vs sample rows " << plan.sample_rows.size();
+  NF_CHECK_INPUT(deferred.size() % 2 == 0 && sh.num_deferred <= sh.num_tokens) << "deferred pairs " << deferred.size();
+  // Token ids index the embedding table on the device: a bad one must never get there.
+  std::vector<bool> is_deferred;
+  if (sh.num_deferred > 0) {
+    is_deferred.assign(static_cast<size_t>(sh.num_tokens), false);
+    for (int32_t i = 0; i < sh.num_deferred; ++i) {
+      const int32_t row = deferred[2 * i];
+      NF_CHECK_INPUT(row >= 0 && row < sh.num_tokens) << "deferred token row " << row;
+      is_deferred[static_cast<size_t>(row)] = true;
+    }
+  }
+  for (int32_t t = 0; t < sh.num_tokens; ++t) {
+    const int32_t id = plan.token_ids[static_cast<size_t>(t)];
+    NF_CHECK_INPUT((!is_deferred.empty() && is_deferred[static_cast<size_t>(t)]) || (id >= 0 && id < vocab))
+        << "token id " << id << " at row " << t << " outside the vocabulary [0, " << vocab << ")";
+  }
+  auto copy = [&](size_t off, const std::vector<int32_t>& v) {
+    if (!v.empty()) std::memcpy(host_ + off, v.data(), v.size() * 4);
+  };
+  copy(L.token_ids, plan.token_ids);
+  copy(L.positions, plan.positions);
+  copy(L.q_start, plan.q_start);
+  copy(L.kv_len, plan.kv_len);
+  copy(L.page_start, plan.page_start);
+  copy(L.sample_rows, plan.sample_rows);
+  copy(L.deferred, deferred);
+  copy(L.page_ids, plan.page_ids);
+
+  // Decode sequences (one query token) at the front go to decode attention; the rest to the
+  // prefill kernel through its tile list.
+  while (sh.num_decode < sh.num_seqs &&
+         plan.q_start[static_cast<size_t>(sh.num_decode) + 1] - plan.q_start[static_cast<size_t>(sh.num_decode)] == 1) {
+    sh.max_decode_kv = std::max(sh.max_decode_kv, plan.kv_len[static_cast<size_t>(sh.num_decode)]);
+    ++sh.num_decode;
+  }
+  for (int32_t k : plan.kv_len) sh.max_kv = std::max(sh.max_kv, k);
+  if (sh.num_decode < sh.num_seqs) {
+    const std::vector<int32_t> tiles = cuda::plan_prefill_attention(plan.q_start, plan.kv_len);
+    int32_t* dst = at<int32_t>(host_, L.tiles);
+    for (size_t i = 0; i + 1 < tiles.size(); i += 2) {
+      if (tiles[i] < sh.num_decode) continue;
+      NF_CHECK(sh.num_tiles < L.max_tiles) << "prefill tiles exceed " << L.max_tiles;
+      dst[2 * sh.num_tiles] = tiles[i];
+      dst[2 * sh.num_tiles + 1] = tiles[i + 1];
+      ++sh.num_tiles;
+    }
+  }
+  for (size_t r = 0; r < rows.size(); ++r) {
+    at<float>(host_, L.temperature)[r] = rows[r].temperature;
+    at<float>(host_, L.top_p)[r] = rows[r].top_p;
+    at<float>(host_, L.min_p)[r] = rows[r].min_p;
+    at<int32_t>(host_, L.top_k)[r] = rows[r].top_k;
+    at<uint64_t>(host_, L.seed)[r] = rows[r].seed;
+    at<int64_t>(host_, L.step)[r] = rows[r].step;
+  }
+  sh.used_bytes = L.page_ids + plan.page_ids.size() * 4;
+  return sh;
+}
+
+void CudaPlanStaging::upload(void* device, const CudaPlanShape& shape, cudaStream_t stream) const {
+  NF_CUDA_CHECK(cudaMemcpyAsync(device, host_, shape.used_bytes, cudaMemcpyHostToDevice, stream))
+      << "plan upload of " << shape.used_bytes << " bytes";
+}
+
+}  // namespace nanoflow
+#endif  // NANOFLOW_HAVE_CUDA

@@ -1,0 +1,118 @@
+// The Llama-family model on one GPU (DESIGN.md §5): bf16 weights in a device arena, the forward
+// over a BatchPlan as a sequence of kernels/cuda launches on one stream, and the paged KV pool in
+// the memory left after weights and workspaces (with a safety margin).
+//
+// Only built with CUDA (NANOFLOW_HAVE_CUDA); include it only from code compiled in that case.
+//
+// Device memory, in order of allocation:
+//   weights arena   [embed | per layer: attn_norm, qkv, (qkv_bias), o_proj, mlp_norm, gate_up, down
+//                    (or router + experts) | final_norm | (lm_head)]          exactly sized
+//   workspace arena [plan buffer | activations for max_batch_tokens | logits for max_sampled rows |
+//                    decode-attention split workspace]                         exactly sized
+//   cuBLASLt algorithms are chosen (autotuned on scratch memory that is freed again) before
+//   KV pool         [layer][K|V][page][16 slots][kv_heads][head_dim] bf16: all free memory minus
+//                    `kv_margin_bytes`, unless num_kv_pages is given.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace nanoflow {
+
+struct CudaModelOptions {
+  int device = 0;
+  int32_t max_batch_tokens = 2048;  // tokens one forward may carry (activation workspaces)
+  int32_t max_seqs = 512;           // sequences one forward may carry
+  int32_t max_sampled = 512;        // sampled rows one forward may carry (logits buffer)
+  int32_t max_model_len = 0;        // 0 = the config's max_position_embeddings (page-table room)
+  int64_t num_kv_pages = 0;         // 0 = every byte left after weights/workspaces minus the margin
+  size_t kv_margin_bytes = size_t{1} << 30;  // left free for the driver, cuBLASLt, graphs, peers
+  bool autotune_gemms = true;       // time cuBLASLt candidates per m bucket at start-up
+  int32_t num_layers_override = 0;  // > 0: keep only the first N layers (reduced models for tests)
+  uint64_t preset_seed = 0x6e616e6f666c6f77ull;  // random-weight presets: init seed
+};
+
+// One iteration's plan in device memory: fixed buffers filled by one async copy from pinned host
+// memory (CudaPlanStaging). Offsets are fixed at start-up, so the device pointers never change.
+struct CudaPlanLayout {
+  // Capacities
+  int32_t max_tokens = 0, max_seqs = 0, max_sampled = 0, max_tiles = 0, max_pages = 0;
+  // Byte offsets of each array in the buffer (all 16-byte aligned). Order: small arrays first,
+  // page_ids last so a copy of the used prefix is enough.
+  size_t token_ids = 0, positions = 0, q_start = 0, kv_len = 0, page_start = 0, sample_rows = 0;
+  size_t tiles = 0;       // prefill-attention work list [max_tiles, 2]
+  size_t deferred = 0;    // [max_tokens, 2] (token row, index into the previous samples)
+  size_t temperature = 0, top_p = 0, min_p = 0, top_k = 0, seed = 0, step = 0;  // per sampled row
+  size_t page_ids = 0;
+  size_t bytes = 0;
+  static CudaPlanLayout make(int32_t max_tokens, int32_t max_seqs, int32_t max_sampled, int32_t max_pages);
+};
+
+// Sampling parameters of one sampled row (GPU sampler inputs).
+struct SampleRowParams {
+  float temperature = 0.f, top_p = 1.f, min_p = 0.f;
+  int32_t top_k = 0;
+  uint64_t seed = 0;
+  int64_t step = 0;
+};
+
+// Facts about the packed plan the host needs to launch (grid sizes, kernel choices).
+struct CudaPlanShape {
+  int32_t num_tokens = 0, num_seqs = 0, num_sampled = 0;
+  int32_t num_decode = 0;       // leading sequences with one query token (decode attention)
+  int32_t num_tiles = 0;        // prefill tiles of the remaining sequences
+  int32_t max_decode_kv = 0;    // longest KV among the decode sequences
+  int32_t max_kv = 0;           // longest KV of all
+  int32_t num_deferred = 0;
+  size_t used_bytes = 0;        // prefix of the buffer to copy
+};
+
+// Host side: packs a BatchPlan into a pinned buffer with CudaPlanLayout (no allocation per call).
+class CudaPlanStaging {
+ public:
+  explicit CudaPlanStaging(const CudaPlanLayout& layout);
+  ~CudaPlanStaging();
+  CudaPlanStaging(const CudaPlanStaging&) = delete;
+  CudaPlanStaging& operator=(const CudaPlanStaging&) = delete;
+  // Validates capacities (Error kInvalidInput naming the limit) and token ids < vocab; deferred:
+  // flattened (token row, sample index) pairs; rows: sampling parameters (may be empty).
+  CudaPlanShape pack(const BatchPlan& plan, const std::vector<int32_t>& deferred_pairs,
+                     const std::vector<SampleRowParams>& rows, int64_t vocab);
+  // One cudaMemcpyAsync of the used prefix into `device` (a buffer of layout.bytes).
+  void upload(void* device, const CudaPlanShape& shape, cudaStream_t stream) const;
+  const CudaPlanLayout& layout() const { return layout_; }
+
+ private:
+  CudaPlanLayout layout_;
+  uint8_t* host_ = nullptr;  // pinned, layout_.bytes
+};
+
+class CudaModel : public Model {
+ public:
+  // `path`: an HF folder, a .gguf file or "preset:<name>" (random weights initialized on the GPU).
+  static std::unique_ptr<CudaModel> load(const std::string& path, const CudaModelOptions& options);
+
+  // Runs the forward over the plan already in the model's device plan buffer (upload it with
+  // staging().upload(plan_buffer(), ...) on stream()). Writes f32 logits of the sampled rows into
+  // logits_device() [num_sampled, vocab]. Launches only; nothing is synchronized.
+  virtual void forward_device(const CudaPlanShape& shape, const int32_t* prev_samples) = 0;
+
+  virtual cudaStream_t stream() const = 0;
+  virtual void* plan_buffer() const = 0;        // device, layout().bytes
+  virtual const CudaPlanLayout& layout() const = 0;
+  virtual float* logits_device() const = 0;     // [max_sampled, vocab]
+  virtual const CudaModelOptions& options() const = 0;
+  virtual std::string memory_report() const = 0;  // weights / workspaces / KV, in GiB
+  virtual double startup_seconds() const = 0;      // load + GEMM autotune
+};
+
+inline std::unique_ptr<CudaModel> load_cuda_model(const std::string& path, const CudaModelOptions& options) {
+  return CudaModel::load(path, options);
+}
+
+}  // namespace nanoflow
