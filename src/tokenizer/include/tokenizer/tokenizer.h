@@ -22,6 +22,7 @@ struct TokenizerSpec {
   std::vector<std::string> merges;   // "a b" (BPE)
   std::optional<int32_t> bos_id, eos_id, unk_id, pad_id;
   std::optional<bool> add_bos, add_eos;
+  std::optional<bool> add_space_prefix;  // tokenizer.ggml.add_space_prefix (SPM; default true)
   std::string chat_template;         // tokenizer.chat_template (may be empty)
 };
 
