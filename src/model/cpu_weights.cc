@@ -4,6 +4,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "kernels/cpu/ops.h"
 
 namespace nanoflow::model_cpu {
 namespace {
@@ -34,6 +35,16 @@ HostBuffer read_mat(const WeightStore& store, const std::string& name, int64_t r
   return b;
 }
 
+HostBuffer pack(const HostBuffer& plain, int64_t rows, int64_t cols) {
+  HostBuffer b = alloc_f32(cpu::packed_weight_floats(rows, cols));
+  cpu::pack_weight(plain.as<float>(), rows, cols, b.as<float>());
+  return b;
+}
+
+HostBuffer read_packed(const WeightStore& store, const std::string& name, int64_t rows, int64_t cols) {
+  return pack(read_mat(store, name, rows, cols), rows, cols);
+}
+
 // Stacks tensors of the same width into one [sum rows, cols] matrix (fused projections).
 HostBuffer read_stacked(const WeightStore& store, const std::vector<std::pair<std::string, int64_t>>& parts,
                         int64_t cols) {
@@ -62,26 +73,27 @@ CpuWeights load_cpu_weights(const WeightStore& store, const ModelConfig& c) {
   w.embed = read_mat(store, "embed_tokens", c.vocab_size, h);
   w.final_norm = read_vec(store, "final_norm", h);
   // Tied: HF uses the embedding as the head even if the checkpoint also ships an lm_head.
-  if (!c.tie_word_embeddings) w.lm_head = read_mat(store, "lm_head", c.vocab_size, h);
+  w.lm_head = c.tie_word_embeddings ? pack(w.embed, c.vocab_size, h) : read_packed(store, "lm_head", c.vocab_size, h);
   w.layers.resize(c.num_layers);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
     LayerWeights& L = w.layers[i];
     L.attn_norm = read_vec(store, p + "attn_norm", h);
-    L.qkv = read_stacked(store, {{p + "q_proj", q}, {p + "k_proj", kv}, {p + "v_proj", kv}}, h);
+    L.qkv = pack(read_stacked(store, {{p + "q_proj", q}, {p + "k_proj", kv}, {p + "v_proj", kv}}, h), q + 2 * kv, h);
     if (c.attention_bias) L.qkv_bias = read_stacked(store, {{p + "q_bias", q}, {p + "k_bias", kv}, {p + "v_bias", kv}}, 0);
-    L.o_proj = read_mat(store, p + "o_proj", h, q);
+    L.o_proj = read_packed(store, p + "o_proj", h, q);
     L.mlp_norm = read_vec(store, p + "mlp_norm", h);
     if (c.num_experts == 0) {
-      L.gate_up = read_stacked(store, {{p + "gate_proj", inter}, {p + "up_proj", inter}}, h);
-      L.down = read_mat(store, p + "down_proj", h, inter);
+      L.gate_up = pack(read_stacked(store, {{p + "gate_proj", inter}, {p + "up_proj", inter}}, h), 2 * inter, h);
+      L.down = read_packed(store, p + "down_proj", h, inter);
     } else {
-      L.router = read_mat(store, p + "router", c.num_experts, h);
+      L.router = read_packed(store, p + "router", c.num_experts, h);
       L.experts.resize(c.num_experts);
       for (int64_t e = 0; e < c.num_experts; ++e) {
         const std::string pe = p + "experts." + std::to_string(e) + ".";
-        L.experts[e].gate_up = read_stacked(store, {{pe + "gate_proj", inter}, {pe + "up_proj", inter}}, h);
-        L.experts[e].down = read_mat(store, pe + "down_proj", h, inter);
+        L.experts[e].gate_up =
+            pack(read_stacked(store, {{pe + "gate_proj", inter}, {pe + "up_proj", inter}}, h), 2 * inter, h);
+        L.experts[e].down = read_packed(store, pe + "down_proj", h, inter);
       }
     }
   }

@@ -1,6 +1,7 @@
-// The Llama-family weights as the CPU forward wants them: f32, HF [out, in] row-major, with the
-// projections that read the same input fused into one matrix so each is a single GEMM.
-// (Private to src/model.)
+// The Llama-family weights as the CPU forward wants them: f32, with the projections that read the
+// same input fused into one matrix so each is a single GEMM. Every matrix (marked "packed") is in
+// the cpu::pack_weight panel layout of its HF [out, in] shape (kernels/cpu/ops.h); vectors and
+// the embedding table are plain. (Private to src/model.)
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -12,31 +13,29 @@
 namespace nanoflow::model_cpu {
 
 struct ExpertWeights {
-  HostBuffer gate_up;  // [2*inter, hidden]: rows [0, inter) gate_proj, [inter, 2*inter) up_proj
-  HostBuffer down;     // [hidden, inter]
+  HostBuffer gate_up;  // packed [2*inter, hidden]: rows [0, inter) gate_proj, [inter, 2*inter) up_proj
+  HostBuffer down;     // packed [hidden, inter]
 };
 
 struct LayerWeights {
   HostBuffer attn_norm;  // [hidden]
-  HostBuffer qkv;        // [q_dim + 2*kv_dim, hidden]: q_proj rows, then k_proj, then v_proj
+  HostBuffer qkv;        // packed [q_dim + 2*kv_dim, hidden]: q_proj rows, then k_proj, then v_proj
   HostBuffer qkv_bias;   // [q_dim + 2*kv_dim] (attention_bias only; else empty)
-  HostBuffer o_proj;     // [hidden, q_dim]
+  HostBuffer o_proj;     // packed [hidden, q_dim]
   HostBuffer mlp_norm;   // [hidden]
   // Dense MLP (num_experts == 0)
-  HostBuffer gate_up;    // [2*inter, hidden]: gate rows, then up rows
-  HostBuffer down;       // [hidden, inter]
+  HostBuffer gate_up;    // packed [2*inter, hidden]: gate rows, then up rows
+  HostBuffer down;       // packed [hidden, inter]
   // MoE (num_experts > 0)
-  HostBuffer router;     // [experts, hidden]
+  HostBuffer router;     // packed [experts, hidden]
   std::vector<ExpertWeights> experts;
 };
 
 struct CpuWeights {
-  HostBuffer embed;        // [vocab, hidden]
+  HostBuffer embed;        // [vocab, hidden] plain (gathered by token id)
   std::vector<LayerWeights> layers;
   HostBuffer final_norm;   // [hidden]
-  HostBuffer lm_head;      // [vocab, hidden]; empty when tied (use embed)
-
-  const float* lm_head_ptr() const { return lm_head.size() ? lm_head.as<float>() : embed.as<float>(); }
+  HostBuffer lm_head;      // packed [vocab, hidden] (a packed copy of embed when tied)
 };
 
 // Reads every weight of `cfg` from `store` as f32, checking each shape against the config

@@ -322,3 +322,27 @@ TEST(KernelsCpu, ThreadPoolCoversRangeAndRethrows) {
   });
   EXPECT_EQ(total, 100);
 }
+
+TEST(KernelsCpu, LinearPackedMatchesNaive) {
+  ThreadPool pool(2);
+  // n not a multiple of 32, m across the 8-row tile edge, strided x and y.
+  for (auto [m, n, k] : {std::tuple{1, 7, 5}, {3, 64, 48}, {17, 33, 129}, {9, 100, 64}, {40, 576, 96}}) {
+    const int ldx = k + 3, ldy = n + 2;
+    auto x = randn(m * ldx, 21), w = randn(n * k, 22), bias = randn(n, 23);
+    std::vector<float> packed(packed_weight_floats(n, k));
+    pack_weight(w.data(), n, k, packed.data());
+    std::vector<float> y(m * ldy, -7.0f);
+    linear_packed({.m = m, .n = n, .k = k, .ldx = ldx, .ldy = ldy}, x.data(), packed.data(), bias.data(), y.data(),
+                  &pool);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < ldy; ++j) {
+        if (j >= n) {  // padding columns of y are not written
+          EXPECT_EQ(y[i * ldy + j], -7.0f);
+          continue;
+        }
+        double s = bias[j];
+        for (int c = 0; c < k; ++c) s += double(x[i * ldx + c]) * w[j * k + c];
+        EXPECT_NEAR(y[i * ldy + j], s, 1e-4) << m << "x" << n << "x" << k << " at " << i << "," << j;
+      }
+  }
+}

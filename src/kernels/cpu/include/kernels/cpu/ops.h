@@ -34,6 +34,16 @@ struct LinearParams {
 };
 void linear(const LinearParams& p, const float* x, const float* w, const float* bias, float* y);
 
+// Packed-weight GEMM (what the CPU model uses; same math as linear, no accumulate). The weight is
+// packed once (pack_weight) into panels of 16 output rows, transposed:
+//   packed[p][kk][j] = w[16p + j][kk], p < n_pad/16, n_pad = n rounded up to 32 (zero rows)
+// so each call streams every weight exactly once whatever m is (sgemm re-packs w per call).
+// AVX-512 micro-kernel when the CPU has it, portable loops otherwise. Threads split columns.
+int64_t packed_weight_floats(int64_t n, int64_t k);  // size of the packed buffer in floats
+void pack_weight(const float* w, int64_t n, int64_t k, float* packed);
+void linear_packed(const LinearParams& p, const float* x, const float* packed, const float* bias, float* y,
+                   ThreadPool* pool = nullptr);
+
 // ---- elementwise / row ops -------------------------------------------------------------------
 // out[t, :] = table[ids[t], :]. table: [vocab, dim]; out: [n, dim]. Throws Error(kInvalidInput)
 // for an id outside [0, vocab).
