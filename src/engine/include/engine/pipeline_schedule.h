@@ -1,0 +1,53 @@
+// A pipeline schedule as data (DESIGN.md §4 "Pipeline schedule as data"): a small DAG whose nodes
+// are (op, layer, nano-batch token range, stream, SM count) and whose edges are dependencies. The
+// executor takes a schedule and validates it before running it; the sequential engine is the
+// schedule with one nano-batch on one stream (`sequential_schedule`), the only one the CUDA
+// executor runs today. Schedules are read/written as JSON so the tuner can produce them.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nanoflow::engine {
+
+// The ops of one layer, in data-flow order. kEmbed and kLmHead appear once (layer -1).
+enum class PipelineOp : uint8_t { kEmbed, kAttnNorm, kQkv, kRopeKv, kAttention, kOProj, kMlpNorm, kGateUp, kAct, kDown, kLmHead, kSample };
+const char* pipeline_op_name(PipelineOp op);
+
+struct ScheduleNode {
+  PipelineOp op = PipelineOp::kEmbed;
+  int32_t layer = -1;            // -1 for kEmbed / kLmHead / kSample
+  int32_t nano_batch = 0;        // index into PipelineSchedule::nano_batches
+  int32_t stream = 0;            // index into PipelineSchedule::streams
+  std::vector<int32_t> deps;     // indices of nodes that must finish first
+};
+
+struct ScheduleStream {
+  int32_t sm_count = 0;          // 0 = the whole GPU (no partition); else a multiple of 8
+};
+
+struct PipelineSchedule {
+  std::string name;
+  // Nano-batches as fractions of the iteration's tokens: [begin, end) in 1/1024ths; together they
+  // must tile [0, 1024) exactly.
+  std::vector<std::pair<int32_t, int32_t>> nano_batches;
+  std::vector<ScheduleStream> streams;
+  std::vector<ScheduleNode> nodes;
+
+  // Throws Error(kInvalidInput) naming the problem: a dependency out of range or a cycle; a
+  // stream/nano-batch index out of range; nano-batches that do not tile the batch; any
+  // (op, layer, nano-batch) missing or covered twice; a per-layer op before its producer.
+  void validate(int32_t num_layers) const;
+  // True when this is one nano-batch on one whole-GPU stream (what the CUDA executor runs now).
+  bool is_sequential() const;
+
+  nlohmann::json to_json() const;
+  static PipelineSchedule from_json(const nlohmann::json& j);
+};
+
+// The sequential schedule: one nano-batch, one stream, every op after the previous one.
+PipelineSchedule sequential_schedule(int32_t num_layers);
+
+}  // namespace nanoflow::engine
