@@ -14,6 +14,8 @@
 
 namespace nanoflow {
 
+class Model;  // model/model.h
+
 struct SamplingParams {
   float temperature = 1.0f;         // 0 = greedy
   float top_p = 1.0f;               // (0, 1]
@@ -101,6 +103,8 @@ struct EngineStats {
   int64_t prompt_tokens = 0, generation_tokens = 0;
   int64_t finished_stop = 0, finished_length = 0, finished_abort = 0, finished_error = 0;
   int64_t live_requests = 0;                    // submitted and not yet fully consumed/finished
+  int64_t host_ns = 0;   // engine-thread time planning + post-processing (not waiting on the executor)
+  int64_t kv_evictions = 0;                     // cached prefix pages evicted
 };
 
 class Engine {
@@ -108,6 +112,10 @@ class Engine {
   virtual ~Engine() = default;
   // Loads the model and starts the engine thread. Throws Error on a bad model or config.
   static std::unique_ptr<Engine> create(const EngineConfig& config);
+  // From an already built model and tokenizer (tests with fakes, other front ends). The model's
+  // KV pool size wins over config.num_kv_pages / kv_cache_bytes; config.model_path is ignored.
+  static std::unique_ptr<Engine> create(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tokenizer,
+                                        const EngineConfig& config);
 
   // Thread-safe. Throws Error(kInvalidInput) for a request that can never run (prompt too long,
   // needs more KV than the pool) and Error(kResource) when the queue is full.
