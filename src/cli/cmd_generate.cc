@@ -15,17 +15,13 @@
 #include <vector>
 
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 
 #include "command.h"
 #include "core/error.h"
 #include "engine/tokenizer_loading.h"
-#include "kernels/cpu/ops.h"
 #include "model/model.h"
 #include "model/simple_runner.h"
 #include "tokenizer/tokenizer.h"
@@ -80,33 +76,6 @@ int32_t sample(std::span<const float> logits, double temperature, std::mt19937_6
   return static_cast<int32_t>(probs.size() - 1);
 }
 
-// OpenBLAS chooses its kernels when the library loads. When it fell back to the generic SSE set on
-// a CPU it does not know (2-4x slower GEMMs), restart this process once with OPENBLAS_CORETYPE
-// set; an explicit OPENBLAS_CORETYPE from the user is always kept.
-void reexec_with_better_blas() {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
-  const std::string better = cpu::blas_better_coretype();
-  if (better.empty()) return;
-  std::ifstream f("/proc/self/cmdline", std::ios::binary);
-  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<std::string> args;
-  for (size_t i = 0; i < all.size();) {
-    const size_t end = all.find('\0', i);
-    args.push_back(all.substr(i, end == std::string::npos ? std::string::npos : end - i));
-    if (end == std::string::npos) break;
-    i = end + 1;
-  }
-  if (args.empty()) return;
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  ::setenv("OPENBLAS_CORETYPE", better.c_str(), 1);
-  ::execv("/proc/self/exe", argv.data());
-  // execv returned: keep going with the slow kernels.
-  std::fprintf(stderr, "warning: could not restart with OPENBLAS_CORETYPE=%s; GEMMs use generic kernels\n",
-               better.c_str());
-}
-
 double cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -118,7 +87,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 int run_generate(const GenerateOptions& o) {
-  reexec_with_better_blas();
   NF_CHECK_INPUT(!o.prompt.empty() || !o.prompt_ids.empty()) << "give --prompt or --prompt-ids";
   NF_CHECK_INPUT(o.max_tokens > 0) << "--max-tokens must be positive, got " << o.max_tokens;
   NF_CHECK_INPUT(o.batch > 0 && o.batch <= 4096) << "--batch must be in [1, 4096], got " << o.batch;
@@ -219,10 +187,10 @@ int run_generate(const GenerateOptions& o) {
   const int64_t decode_tokens = generated - o.batch;  // the first token of each comes from the prefill
   std::fprintf(stderr,
                "model load %.2f s | prompt %zu tokens x %d: prefill %.3f s (%.1f tok/s) | generated %lld tokens, "
-               "decode %.1f tok/s (%lld tokens in %.3f s, batch %d; %.2f s CPU time in decode) | BLAS %s\n",
+               "decode %.1f tok/s (%lld tokens in %.3f s, batch %d; %.2f s CPU time in decode)\n",
                load_s, prompt.size(), o.batch, prefill_s, prompt.size() * o.batch / std::max(prefill_s, 1e-9),
                static_cast<long long>(generated), decode_tokens / std::max(decode_s, 1e-9),
-               static_cast<long long>(decode_tokens), decode_s, o.batch, decode_cpu_s, cpu::blas_core_name().c_str());
+               static_cast<long long>(decode_tokens), decode_s, o.batch, decode_cpu_s);
   return 0;
 }
 

@@ -26,11 +26,9 @@ CpuModel::CpuModel(ModelConfig config, CpuWeights weights, const ModelOptions& o
   int threads = options.num_threads > 0 ? options.num_threads
                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   pool_ = std::make_unique<cpu::ThreadPool>(threads);
+  // The model's GEMMs are the packed kernel on pool_; OpenBLAS (used by cpu::linear only) gets
+  // the same thread count so a caller mixing both does not oversubscribe.
   cpu::set_blas_threads(threads);
-  if (const std::string better = cpu::blas_better_coretype(); !better.empty()) {
-    NF_LOG(kWarn) << "OpenBLAS uses its generic " << cpu::blas_core_name()
-                     << " kernels on this CPU (several times slower); start with OPENBLAS_CORETYPE=" << better;
-  }
 
   rope_.head_dim = cfg_.head_dim;
   rope_.theta = cfg_.rope_theta;

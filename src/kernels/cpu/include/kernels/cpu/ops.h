@@ -4,7 +4,7 @@
 // Qwen2 / Mixtral modules exactly (noted per op). Ops never allocate per call except where noted,
 // never print, and check their parameters with NF_CHECK (Error kInternal: a caller bug).
 //
-// `pool` (optional, may be null = serial) spreads an op over the cores. GEMMs use OpenBLAS's own
+// `pool` (optional, may be null = serial) spreads an op over the cores. `linear` uses OpenBLAS's own
 // threads instead (see set_blas_threads).
 #pragma once
 #include <cstdint>
