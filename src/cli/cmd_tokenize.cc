@@ -4,6 +4,8 @@
 //                                               {"ids": [...], "decoded": "..."} or {"error": "..."}
 //                                               (what tests/model/test_tokenizer_hf.py compares
 //                                               against HF `tokenizers`)
+//   nanoflow tokenize MODEL --file F --jsonl --json   each input line is a JSON string (texts with
+//                                               newlines; the corpus of tools/tokenizer/make_corpus.py)
 //   nanoflow tokenize MODEL --chat messages.json [--no-generation-prompt]
 //                                               renders the chat template, then tokenizes it
 #include <cstdio>
@@ -28,6 +30,7 @@ struct TokenizeOptions {
   std::string file;
   std::string chat;
   bool json = false;
+  bool jsonl = false;            // --file lines are JSON strings
   bool no_special = false;       // add_special_tokens=false
   bool skip_special = false;     // decode with skip_special_tokens
   bool no_generation_prompt = false;
@@ -63,6 +66,13 @@ int run_tokenize(const TokenizeOptions& o) {
     for (std::string_view line : split_lines(all)) {
       nlohmann::json j;
       try {
+        std::string decoded_line;
+        if (o.jsonl) {
+          auto v = nlohmann::json::parse(line, nullptr, false);
+          NF_CHECK_INPUT(v.is_string()) << "--jsonl: a line is not a JSON string";
+          decoded_line = v.get<std::string>();
+          line = decoded_line;
+        }
         auto ids = tok->encode(line, add_special);
         j["ids"] = ids;
         j["decoded"] = tok->decode(ids, o.skip_special);
@@ -106,6 +116,7 @@ std::function<int()> setup(CLI::App* app) {
   app->add_option("text", o->text, "text to tokenize");
   app->add_option("--file", o->file, "tokenize every line of this file");
   app->add_option("--chat", o->chat, "JSON file with chat messages: render the chat template, then tokenize");
+  app->add_flag("--jsonl", o->jsonl, "with --file: each line is a JSON string");
   app->add_flag("--json", o->json, "JSON output (one object per line with --file)");
   app->add_flag("--no-special", o->no_special, "do not add BOS/EOS (add_special_tokens=false)");
   app->add_flag("--skip-special", o->skip_special, "decode with skip_special_tokens=true");

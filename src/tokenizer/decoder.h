@@ -20,7 +20,10 @@ struct DecoderStep {
 class Decoder {
  public:
   static Decoder from_json(const nlohmann::json& j);
-  void add(DecoderStep s) { steps_.push_back(std::move(s)); }
+  void add(DecoderStep s) {
+    steps_.push_back(std::move(s));
+    present_ = true;
+  }
   bool has_decoder() const { return present_; }
   std::string decode(std::vector<std::string> tokens) const;
   // True when the steps are ones whose output for a token does not depend on its neighbours except
