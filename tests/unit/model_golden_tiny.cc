@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -176,6 +179,69 @@ TEST(TinyGoldenErrors, BadTokenIdAndBadPlan) {
   p.sample_rows = {0};
   std::vector<float> logits(m.config().vocab_size);
   EXPECT_THROW(m.forward(p, logits.data()), Error);
+}
+
+}  // namespace
+
+namespace {
+
+// Copy-on-write fork: sequence B shares A's full first page and gets a copy of A's partial last
+// page (Model::copy_page); decoding the same token on both in one batch gives identical logits,
+// and A's own continuation is unaffected by B writing into its copy.
+TEST(TinyGoldenPages, CopyPageForksASequence) {
+  Model& m = model_for("llama2");
+  const int64_t vocab = m.config().vocab_size;
+  const std::vector<int32_t> prompt = golden::read_golden(golden_dir("llama2")).prompts[1];  // 21 tokens
+  ASSERT_GT(prompt.size(), 16u);
+  const int32_t n = static_cast<int32_t>(prompt.size());
+  BatchPlan pre;
+  pre.token_ids = prompt;
+  for (int32_t i = 0; i < n; ++i) pre.positions.push_back(i);
+  pre.q_start = {0, n};
+  pre.kv_len = {n};
+  pre.page_start = {0, 2};
+  pre.page_ids = {3, 8};
+  pre.sample_rows = {n - 1};
+  std::vector<float> first(vocab);
+  m.forward(pre, first.data());
+  m.copy_page(8, 11);
+  const int32_t next = argmax(first);
+
+  BatchPlan dec;  // A: pages {3, 8}; B: pages {3, 11}; both decode `next` at position n
+  dec.token_ids = {next, next};
+  dec.positions = {n, n};
+  dec.q_start = {0, 1, 2};
+  dec.kv_len = {n + 1, n + 1};
+  dec.page_start = {0, 2, 4};
+  dec.page_ids = {3, 8, 3, 11};
+  dec.sample_rows = {0, 1};
+  std::vector<float> logits(2 * vocab);
+  m.forward(dec, logits.data());
+  for (int64_t v = 0; v < vocab; ++v) ASSERT_EQ(logits[v], logits[vocab + v]) << v;
+  // The same as a plain greedy run of the prompt.
+  const auto ref = greedy_generate(m, prompt, 2);
+  EXPECT_EQ(ref[0], next);
+  EXPECT_EQ(ref[1], argmax({logits.data(), static_cast<size_t>(vocab)}));
+}
+
+// A config that disagrees with the weights is refused with the tensor's name, not a crash.
+TEST(TinyGoldenErrors, ShapeMismatchNamesTheTensor) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("nf_model_bad_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(golden_dir("llama2") + "/model.safetensors", dir / "model.safetensors",
+                fs::copy_options::overwrite_existing);
+  auto cfg = nlohmann::json::parse(read_text_file(golden_dir("llama2") + "/config.json"));
+  cfg["intermediate_size"] = 80;  // the file has 96
+  std::ofstream(dir / "config.json") << cfg.dump();
+  try {
+    Model::load_cpu(dir.string(), {});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBadFile) << e.what();
+    EXPECT_NE(std::string(e.what()).find("proj"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace
