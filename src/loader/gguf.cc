@@ -221,6 +221,16 @@ GgufFile GgufFile::parse(const uint8_t* data, size_t size, const std::string& so
 }
 
 void GgufFile::parse_all() {
+  // Every refusal names the file; helpers below (checked arithmetic, Shape) may not know it.
+  try {
+    parse_unchecked();
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).starts_with(source_)) throw;
+    NF_THROW(kBadFile) << source_ << ": " << e.what();
+  }
+}
+
+void GgufFile::parse_unchecked() {
   ByteReader r(base_, size_, source_);
   const uint32_t magic = r.read<uint32_t>("magic");
   if (magic != kMagic) NF_THROW(kBadFile) << source_ << ": not a GGUF file (bad magic)";

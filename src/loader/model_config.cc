@@ -6,6 +6,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "json_strict.h"
 
 namespace nanoflow {
 namespace {
@@ -76,12 +77,7 @@ void parse_rope_scaling(const json& rs, const std::string& source, ModelConfig& 
 }  // namespace
 
 ModelConfig parse_hf_config(const std::string& json_text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    NF_THROW(kBadFile) << source << ": not valid JSON: " << e.what();
-  }
+  const json j = detail::parse_json_strict(json_text, source);
   if (!j.is_object()) NF_THROW(kBadFile) << source << ": config is not a JSON object";
   Fields f(j, source);
   ModelConfig c;

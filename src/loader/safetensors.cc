@@ -58,6 +58,16 @@ SafetensorsFile SafetensorsFile::parse(const uint8_t* data, size_t size, const s
 }
 
 void SafetensorsFile::parse_all() {
+  // Every refusal names the file; helpers below (checked arithmetic, Shape) may not know it.
+  try {
+    parse_unchecked();
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).starts_with(source_)) throw;
+    NF_THROW(kBadFile) << source_ << ": " << e.what();
+  }
+}
+
+void SafetensorsFile::parse_unchecked() {
   if (size_ < 8) NF_THROW(kBadFile) << source_ << ": " << size_ << " bytes is too short for a safetensors file";
   uint64_t n;
   std::memcpy(&n, base_, 8);

@@ -2,10 +2,13 @@
 //   NF_CHECK(x > 0) << "while reading " << name;
 //   NF_CHECK_EQ(a, b) << "context";
 #pragma once
-#include <source_location>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <version>
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+#endif
 
 namespace nanoflow {
 
@@ -31,10 +34,26 @@ class Error : public std::runtime_error {
 };
 
 namespace detail {
+#if defined(__cpp_lib_source_location)
+using SourceLocation = std::source_location;
+#else
+// clang 14 with libstdc++ 12 (the libFuzzer build, fuzz/) has no std::source_location: a stand-in
+// with the two members used here.
+struct SourceLocation {
+  static constexpr SourceLocation current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    return SourceLocation{file, line};
+  }
+  constexpr const char* file_name() const { return file_; }
+  constexpr unsigned line() const { return line_; }
+  const char* file_;
+  unsigned line_;
+};
+#endif
+
 // Collects a message and throws on destruction (end of the full expression).
 class CheckFailure {
  public:
-  CheckFailure(ErrorKind kind, const char* what, std::source_location loc) : kind_(kind) {
+  CheckFailure(ErrorKind kind, const char* what, SourceLocation loc) : kind_(kind) {
     os_ << what;
     first_ = what[0] != '\0';
     file_ = loc.file_name();
@@ -82,7 +101,7 @@ Comparison compare(const A& a, const B& b, Op op, const char* expr) {
 #define NF_CHECK_KIND(kind, cond)                                                                 \
   if (cond) {                                                                                     \
   } else                                                                                          \
-    ::nanoflow::detail::CheckFailure(kind, "check failed: " #cond, std::source_location::current())
+    ::nanoflow::detail::CheckFailure(kind, "check failed: " #cond, ::nanoflow::detail::SourceLocation::current())
 #define NF_CHECK(cond) NF_CHECK_KIND(::nanoflow::ErrorKind::kInternal, cond)
 #define NF_CHECK_INPUT(cond) NF_CHECK_KIND(::nanoflow::ErrorKind::kInvalidInput, cond)
 #define NF_CHECK_FILE(cond) NF_CHECK_KIND(::nanoflow::ErrorKind::kBadFile, cond)
@@ -94,7 +113,7 @@ Comparison compare(const A& a, const B& b, Op op, const char* expr) {
       nf_cmp_.ok) {                                                                               \
   } else                                                                                          \
     ::nanoflow::detail::CheckFailure(::nanoflow::ErrorKind::kInternal, nf_cmp_.message.c_str(),   \
-                                     std::source_location::current())
+                                     ::nanoflow::detail::SourceLocation::current())
 #define NF_CHECK_EQ(a, b) NF_CHECK_OP_(a, b, ==)
 #define NF_CHECK_NE(a, b) NF_CHECK_OP_(a, b, !=)
 #define NF_CHECK_LT(a, b) NF_CHECK_OP_(a, b, <)
@@ -104,4 +123,4 @@ Comparison compare(const A& a, const B& b, Op op, const char* expr) {
 
 // Throws an Error of the given kind with a streamed message: NF_THROW(kBadFile) << "x";
 #define NF_THROW(kind) \
-  ::nanoflow::detail::CheckFailure(::nanoflow::ErrorKind::kind, "", std::source_location::current())
+  ::nanoflow::detail::CheckFailure(::nanoflow::ErrorKind::kind, "", ::nanoflow::detail::SourceLocation::current())

@@ -123,6 +123,7 @@ class GgufFile {
  private:
   GgufFile() = default;
   void parse_all();
+  void parse_unchecked();
 
   std::unique_ptr<MappedFile> map_;  // owns the bytes when opened from a path
   const uint8_t* base_ = nullptr;

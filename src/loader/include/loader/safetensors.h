@@ -54,6 +54,7 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   void parse_all();
+  void parse_unchecked();
 
   std::unique_ptr<MappedFile> map_;
   const uint8_t* base_ = nullptr;
