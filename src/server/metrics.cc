@@ -122,6 +122,12 @@ std::string ServerMetrics::render(const EngineStats& s, int64_t http_in_flight, 
   line(&out, "nanoflow_prefix_cache_hit_rate", "gauge", "Prefix-cache hits / queries (tokens).",
        s.prefix_queries ? static_cast<double>(s.prefix_hits) / static_cast<double>(s.prefix_queries) : 0.0);
   line(&out, "nanoflow_num_preemptions_total", "counter", "Sequences preempted for KV space.", static_cast<double>(s.preemptions));
+  out += "# HELP nanoflow_engine_finished_total Engine sequences finished, by reason.\n"
+         "# TYPE nanoflow_engine_finished_total counter\n";
+  out += "nanoflow_engine_finished_total{reason=\"stop\"} " + std::to_string(s.finished_stop) + "\n";
+  out += "nanoflow_engine_finished_total{reason=\"length\"} " + std::to_string(s.finished_length) + "\n";
+  out += "nanoflow_engine_finished_total{reason=\"abort\"} " + std::to_string(s.finished_abort) + "\n";
+  out += "nanoflow_engine_finished_total{reason=\"error\"} " + std::to_string(s.finished_error) + "\n";
   line(&out, "nanoflow_iterations_total", "counter", "Engine iterations.", static_cast<double>(s.iterations));
   line(&out, "nanoflow_prompt_tokens_total", "counter", "Prompt tokens processed.", static_cast<double>(s.prompt_tokens));
   line(&out, "nanoflow_generation_tokens_total", "counter", "Tokens generated.", static_cast<double>(s.generation_tokens));

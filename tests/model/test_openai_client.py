@@ -1,0 +1,162 @@
+"""The official `openai` Python client against `nanoflow serve` on SmolLM2 (CPU backend).
+
+Completions and chat, streaming and not, n=2, logprobs, stop, seed, include_usage; streamed text
+equals non-streamed text (greedy); usage.prompt_tokens equals Hugging Face's count (golden made by
+tools/soak/make_usage_golden.py with transformers) and our /tokenize; completion_tokens equals
+the tokens the client received. Exit 77 (skipped) without the model or the binary.
+"""
+import json
+import os
+import sys
+import unittest
+
+SRC = os.environ.get("NF_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tools", "soak"))
+from nf_server import ServerProcess, find_binary, find_model  # noqa: E402
+
+try:
+    import openai
+except ImportError:  # pragma: no cover
+    print("openai not installed: skipped")
+    sys.exit(77)
+
+KEY = "sk-test-key"
+SERVER = None
+MODEL = None
+
+
+def setUpModule():
+    global SERVER, MODEL
+    SERVER = ServerProcess(find_binary(), find_model(), ["--max-model-len", "1024", "--max-running", "16"], api_key=KEY)
+    MODEL = SERVER.request("GET", "/v1/models").json()["data"][0]["id"]
+
+
+def tearDownModule():
+    if SERVER:
+        code = SERVER.stop()
+        SERVER.__exit__(None, None, None)
+        assert code == 0, f"serve exited with {code}"
+
+
+def client():
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{SERVER.port}/v1", api_key=KEY, max_retries=0, timeout=300)
+
+
+def golden():
+    with open(os.path.join(SRC, "tests", "data", "server", "usage_golden.json")) as f:
+        return json.load(f)
+
+
+class OpenAIClient(unittest.TestCase):
+    def tearDown(self):
+        self.assertEqual(SERVER.nothing_lost(), "")
+
+    def test_model_name_is_file_name(self):
+        self.assertEqual(MODEL, "SmolLM2-135M-Instruct.Q4_1.gguf")
+        self.assertEqual([m.id for m in client().models.list().data], [MODEL])
+
+    def test_completion_stream_equals_non_stream(self):
+        c = client()
+        for p in golden()["completions"][:2]:
+            r = c.completions.create(model=MODEL, prompt=p["prompt"], max_tokens=12, temperature=0)
+            self.assertEqual(r.object, "text_completion")
+            self.assertTrue(r.id.startswith("cmpl-"))
+            self.assertEqual(r.usage.prompt_tokens, p["prompt_tokens"])
+            self.assertEqual(r.usage.completion_tokens + r.usage.prompt_tokens, r.usage.total_tokens)
+            chunks = list(c.completions.create(model=MODEL, prompt=p["prompt"], max_tokens=12, temperature=0,
+                                               stream=True, stream_options={"include_usage": True}))
+            text = "".join(ch.choices[0].text for ch in chunks if ch.choices)
+            self.assertEqual(text, r.choices[0].text)
+            self.assertTrue(len(text) > 0)
+            finals = [ch.choices[0].finish_reason for ch in chunks if ch.choices]
+            self.assertTrue(all(f is None for f in finals[:-1]))
+            self.assertEqual(finals[-1], r.choices[0].finish_reason)
+            self.assertEqual(chunks[-1].choices, [])
+            self.assertEqual(chunks[-1].usage.prompt_tokens, p["prompt_tokens"])
+            self.assertEqual(chunks[-1].usage.completion_tokens, r.usage.completion_tokens)
+
+    def test_usage_prompt_tokens_match_references(self):
+        c = client()
+        for p in golden()["completions"]:
+            ours = SERVER.request("POST", "/tokenize", {"prompt": p["prompt"]}).json()["count"]
+            self.assertEqual(ours, p["prompt_tokens"], p["prompt"])
+            r = c.completions.create(model=MODEL, prompt=p["prompt"], max_tokens=1, temperature=0)
+            self.assertEqual(r.usage.prompt_tokens, p["prompt_tokens"], p["prompt"])
+        for g in golden()["chat"]:
+            r = c.chat.completions.create(model=MODEL, messages=g["messages"], max_tokens=1, temperature=0)
+            self.assertEqual(r.usage.prompt_tokens, g["prompt_tokens"], g["messages"])
+
+    def test_chat_stream_equals_non_stream(self):
+        c = client()
+        msgs = golden()["chat"][0]["messages"]
+        r = c.chat.completions.create(model=MODEL, messages=msgs, max_tokens=16, temperature=0)
+        self.assertEqual(r.object, "chat.completion")
+        self.assertEqual(r.choices[0].message.role, "assistant")
+        self.assertTrue(r.choices[0].message.content)
+        chunks = list(c.chat.completions.create(model=MODEL, messages=msgs, max_tokens=16, temperature=0, stream=True,
+                                                stream_options={"include_usage": True}))
+        self.assertEqual(chunks[0].choices[0].delta.role, "assistant")
+        text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+        self.assertEqual(text, r.choices[0].message.content)
+        self.assertEqual(chunks[-1].usage.completion_tokens, r.usage.completion_tokens)
+        self.assertEqual(chunks[-1].usage.prompt_tokens, golden()["chat"][0]["prompt_tokens"])
+
+    def test_n2_seed_and_logprobs(self):
+        c = client()
+        kw = dict(model=MODEL, prompt="Once upon a time", max_tokens=8, temperature=1.0, n=2, seed=1234, logprobs=2)
+        a = c.completions.create(**kw)
+        b = c.completions.create(**kw)
+        self.assertEqual(sorted(ch.index for ch in a.choices), [0, 1])
+        self.assertEqual([ch.text for ch in a.choices], [ch.text for ch in b.choices])  # seeded
+        self.assertEqual(a.usage.completion_tokens, sum(len(ch.logprobs.tokens) for ch in a.choices))
+        for ch in a.choices:
+            self.assertEqual(len(ch.logprobs.tokens), len(ch.logprobs.token_logprobs))
+            self.assertTrue(all(lp <= 0 for lp in ch.logprobs.token_logprobs))
+            self.assertTrue(all(len(t) >= 1 for t in ch.logprobs.top_logprobs))
+            if ch.finish_reason == "length":
+                self.assertEqual(len(ch.logprobs.tokens), 8)
+        # streamed n=2 with the same seed gives the same two texts
+        texts = ["", ""]
+        for chunk in c.completions.create(stream=True, **kw):
+            for ch in chunk.choices:
+                texts[ch.index] += ch.text
+        self.assertEqual(texts, [ch.text for ch in a.choices])
+        chat = c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=4,
+                                         temperature=0, logprobs=True, top_logprobs=3)
+        content = chat.choices[0].logprobs.content
+        self.assertEqual(len(content), chat.usage.completion_tokens)
+        self.assertEqual(len(content[0].top_logprobs), 3)
+
+    def test_stop(self):
+        c = client()
+        full = c.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=16, temperature=0)
+        text = full.choices[0].text
+        words = [w for w in text.split(" ") if len(w) >= 2]
+        self.assertTrue(words, text)
+        stop = words[min(1, len(words) - 1)]
+        cut = text.index(stop)
+        r = c.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=16, temperature=0, stop=[stop])
+        self.assertEqual(r.choices[0].text, text[:cut])
+        self.assertEqual(r.choices[0].finish_reason, "stop")
+        s = "".join(ch.choices[0].text for ch in c.completions.create(
+            model=MODEL, prompt="The capital of France is", max_tokens=16, temperature=0, stop=[stop], stream=True)
+            if ch.choices)
+        self.assertEqual(s, text[:cut])
+
+    def test_errors_surface_as_openai_errors(self):
+        c = client()
+        with self.assertRaises(openai.BadRequestError) as e:
+            c.completions.create(model=MODEL, prompt="x", temperature=3)
+        self.assertEqual(e.exception.body.get("param"), "temperature")
+        with self.assertRaises(openai.NotFoundError):
+            c.completions.create(model="gpt-4", prompt="x")
+        bad = openai.OpenAI(base_url=f"http://127.0.0.1:{SERVER.port}/v1", api_key="wrong", max_retries=0)
+        with self.assertRaises(openai.AuthenticationError):
+            bad.models.list()
+
+
+if __name__ == "__main__":
+    if not find_binary() or not find_model():
+        print("nanoflow binary or SmolLM2 model missing: skipped")
+        sys.exit(77)
+    unittest.main()
