@@ -51,24 +51,23 @@ struct DecodeCase {
   int hq, hkv, d;
   std::vector<int> kv_lens;
   int cta_budget;
-  int unroll;
 };
 
 TEST(GpuAttention, DecodeMatchesCpu) {
   NF_SKIP_WITHOUT_GPU();
   std::mt19937 rng(11);
   std::vector<DecodeCase> cases = {
-      {32, 8, 128, {1, 17, 1000, 3000, 64, 65}, 0, 0},        // Llama-3-8B heads, one split
-      {32, 8, 128, {1, 17, 1000, 3000, 64, 65}, 4096, 0},     // many splits + merge
-      {32, 8, 128, {5000, 4097}, 2000, 4},                    // unroll 4
-      {9, 3, 64, {1, 2, 33, 700}, 0, 0},                      // SmolLM2-135M heads (G = 3)
-      {9, 3, 64, {2000, 1500}, 200, 8},
-      {64, 8, 128, {300, 2500, 16}, 1000, 0},                 // G = 8 (70B)
-      {16, 16, 128, {100, 1234}, 500, 0},                     // MHA
+      {32, 8, 128, {1, 17, 1000, 3000, 64, 65}, 0},        // Llama-3-8B heads, one split
+      {32, 8, 128, {1, 17, 1000, 3000, 64, 65}, 4096},     // many splits + merge
+      {32, 8, 128, {5000, 4097}, 2000},
+      {9, 3, 64, {1, 2, 33, 700}, 0},                      // SmolLM2-135M heads (G = 3)
+      {9, 3, 64, {2000, 1500}, 200},
+      {64, 8, 128, {300, 2500, 16}, 1000},                 // G = 8 (70B)
+      {16, 16, 128, {100, 1234}, 500},                     // MHA
+      {64, 4, 128, {129, 700}, 0},                         // G = 16
   };
   for (auto& c : cases) {
-    SCOPED_TRACE(testing::Message() << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d << " budget=" << c.cta_budget
-                                    << " unroll=" << c.unroll);
+    SCOPED_TRACE(testing::Message() << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d << " budget=" << c.cta_budget);
     std::vector<std::pair<int, int>> seqs;
     int max_kv = 0;
     for (int kv : c.kv_lens) {
@@ -99,7 +98,6 @@ TEST(GpuAttention, DecodeMatchesCpu) {
     p.scale = 1.f / std::sqrt(float(c.d));
     p.num_splits = plan.num_splits;
     p.chunk_tokens = plan.chunk_tokens;
-    p.unroll = c.unroll;
     cuda::decode_attention(p, nullptr);
     sync();
     EXPECT_CLOSE(download_bf16(dout, size_t(S) * c.hq * c.d), s.reference(), kTol);

@@ -36,12 +36,11 @@ void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream) {
   NF_CHECK_INPUT(p.num_seqs >= 0) << "num_seqs " << p.num_seqs;
   NF_CHECK_INPUT(p.head_dim == 64 || p.head_dim == 128) << "decode_attention head_dim " << p.head_dim
                                                         << " (64 or 128 supported)";
-  NF_CHECK_INPUT(p.hq > 0 && p.hkv > 0 && p.hq % p.hkv == 0 && p.hq / p.hkv <= 8)
-      << "decode_attention hq=" << p.hq << " hkv=" << p.hkv << " (group size <= 8)";
+  NF_CHECK_INPUT(p.hq > 0 && p.hkv > 0 && p.hq % p.hkv == 0 && p.hq / p.hkv <= 16)
+      << "decode_attention hq=" << p.hq << " hkv=" << p.hkv << " (group size <= 16)";
   NF_CHECK_INPUT(p.scale > 0.f) << "scale " << p.scale;
   NF_CHECK_INPUT(p.num_splits >= 1 && p.chunk_tokens > 0 && p.chunk_tokens % kChunkAlign == 0)
       << "num_splits " << p.num_splits << " chunk_tokens " << p.chunk_tokens << " (use plan_decode_attention)";
-  NF_CHECK_INPUT(p.unroll == 0 || p.unroll == 4 || p.unroll == 8) << "unroll " << p.unroll;
   NF_CHECK_INPUT(p.num_splits <= 65535) << "num_splits " << p.num_splits;
   NF_CHECK_INPUT(p.num_seqs <= 65535 && p.hkv <= 65535) << "grid too large";
   NF_CHECK_PTR(p.q);

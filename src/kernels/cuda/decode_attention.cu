@@ -1,159 +1,215 @@
-// Paged GQA decode attention: split-KV kernel + merge kernel. See decode_attention.h for the split.
+// Paged GQA decode attention on tensor cores: split-KV kernel + merge kernel (decode_attention.h).
 //
-// Inside a CTA (4 warps): a token's K (or V) row of one kv head is head_dim bf16 = kLanesPerToken
-// 16-byte vectors, so a warp reads kTokPerStep tokens per step, one lane group (kLanesPerToken
-// lanes) per token. Each lane group runs its own online softmax over the tokens it sees; the
-// groups' states are merged through shared memory at the end. Scores live in the log2 domain
-// (q pre-scaled by scale * log2(e)) so exp2f is a single instruction.
+// The G query heads of a KV group form the M dimension of mma.m16n8k16 (rows >= G are zero), so
+// one K/V load serves every head of the group and scores cost one mma per 8 keys and 16 dims
+// instead of per-key shuffles. A CTA (4 warps) walks its split in tiles of 64 keys gathered from
+// pages into shared memory by cp.async (3 stages: two tiles in flight while one is used; ~110 KB,
+// 2 CTAs per SM, ~128 KB of loads in flight per SM). Warp w takes keys [16w, 16w + 16) of each tile
+// and keeps its own online-softmax state; the 4 states merge through shared memory at the end.
+//
+// Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
+//   sQ [16][D+8]   sK [3][64][D+8]   sV [3][64][D+8];  merge: reuses sK as f32 [4][16][D] + m/l.
 #include <cfloat>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/decode_attention.h"
+#include "kernels/cuda/mma.cuh"
 
 namespace nanoflow::cuda {
 namespace {
 
+using namespace dev;
+
 constexpr int kWarps = 4;
+constexpr int kTile = 64;    // keys per tile; each warp takes 16
+constexpr int kStages = 3;
+constexpr int kRows = 16;    // mma M: query heads of the group, zero-padded
 constexpr float kLog2e = 1.4426950408889634f;
 
-template <int D, int MAXG, int UNROLL>
-__global__ void __launch_bounds__(kWarps * 32) decode_attention_kernel(DecodeAttentionParams p) {
-  constexpr int kLanesPerToken = D / 8;
-  constexpr int kTokPerStep = 32 / kLanesPerToken;       // tokens a warp reads per unrolled step
-  constexpr int kTokPerWarpIter = kTokPerStep * UNROLL;  // tokens a warp reads per iteration
-  constexpr int kGroups = kWarps * kTokPerStep;          // independent softmax states per CTA
+template <int D>
+constexpr int smem_bytes() {
+  return (kRows + 2 * kStages * kTile) * (D + 8) * 2;
+}
 
-  __shared__ float s_m[kGroups][MAXG];
-  __shared__ float s_l[kGroups][MAXG];
-  __shared__ float s_acc[kGroups][MAXG][D];
+template <int D>
+__global__ void __launch_bounds__(kWarps * 32, 2) decode_attention_kernel(DecodeAttentionParams p) {
+  constexpr int kPitch = D + 8;
+  constexpr int kChunks = D / 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __nv_bfloat16* sQ = reinterpret_cast<__nv_bfloat16*>(smem_raw);
+  __nv_bfloat16* sK = sQ + kRows * kPitch;
+  __nv_bfloat16* sV = sK + kStages * kTile * kPitch;
 
   const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
   const int G = p.hq / p.hkv;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int grp = lane / kLanesPerToken, sub = lane % kLanesPerToken;
-  const int gid = warp * kTokPerStep + grp;
-
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int kv = p.kv_len[seq];
   const int start = split * p.chunk_tokens;
   const int end = min(kv, start + p.chunk_tokens);
+  const int n_tiles = end > start ? (end - start + kTile - 1) / kTile : 0;
   const int32_t* pages = p.page_ids + p.page_start[seq];
-  const int64_t row_stride = static_cast<int64_t>(p.hkv) * D;  // elements between slots
+  const int64_t slot_stride = static_cast<int64_t>(p.hkv) * D;
 
-  float qf[MAXG][8];
-#pragma unroll
-  for (int g = 0; g < MAXG; ++g) {
-    if (g < G) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(
-          p.q + (static_cast<int64_t>(seq) * p.hq + kvh * G + g) * D + sub * 8);
-      dev::unpack8(raw, qf[g]);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) qf[g][j] *= p.scale * kLog2e;
+  for (int i = tid; i < kRows * kChunks; i += kWarps * 32) {
+    const int r = i / kChunks, c = i % kChunks;
+    const bool ok = r < G;
+    const __nv_bfloat16* src = p.q + (static_cast<int64_t>(seq) * p.hq + kvh * G + (ok ? r : 0)) * D + c * 8;
+    cp_async16(smem_u32(sQ + r * kPitch + c * 8), src, ok);
+  }
+  auto load_tile = [&](int tile) {
+    const int stage = tile % kStages;
+    for (int i = tid; i < kTile * kChunks; i += kWarps * 32) {
+      const int r = i / kChunks, c = i % kChunks;
+      const int key = start + tile * kTile + r;
+      const bool ok = key < end;
+      const int kk = ok ? key : start;
+      const int64_t off = (static_cast<int64_t>(pages[kk >> 4]) * 16 + (kk & 15)) * slot_stride +
+                          static_cast<int64_t>(kvh) * D + c * 8;
+      cp_async16(smem_u32(sK + (stage * kTile + r) * kPitch + c * 8), p.k_cache + off, ok);
+      cp_async16(smem_u32(sV + (stage * kTile + r) * kPitch + c * 8), p.v_cache + off, ok);
     }
-  }
+  };
+  // Prologue: Q with tile 0 (one group), tile 1 (another, possibly empty: groups stay counted).
+  if (n_tiles > 0) load_tile(0);
+  cp_async_commit();
+  if (n_tiles > 1) load_tile(1);
+  cp_async_commit();
 
-  float m[MAXG], l[MAXG], acc[MAXG][8];
+  uint32_t qa[D / 16][4];
+  float o[D / 8][4];
 #pragma unroll
-  for (int g = 0; g < MAXG; ++g) {
-    m[g] = -INFINITY;
-    l[g] = 0.f;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[g][j] = 0.f;
-  }
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
+  const float sl2 = p.scale * kLog2e;
 
-  const __nv_bfloat16* kbase = p.k_cache + static_cast<int64_t>(kvh) * D + sub * 8;
-  const __nv_bfloat16* vbase = p.v_cache + static_cast<int64_t>(kvh) * D + sub * 8;
-
-  for (int base = start + warp * kTokPerWarpIter; base < end; base += kWarps * kTokPerWarpIter) {
-    uint4 kr[UNROLL], vr[UNROLL];
-    // All loads of the iteration are issued before the first use (2 * UNROLL in flight).
+  for (int t = 0; t < n_tiles; ++t) {
+    if (t + 2 < n_tiles) load_tile(t + 2);  // its stage was released by the barrier ending t - 1
+    cp_async_commit();
+    cp_async_wait<2>();                     // tile t (and Q) have landed for this thread
+    __syncthreads();                        // ... and for every thread
+    if (t == 0) {
 #pragma unroll
-    for (int u = 0; u < UNROLL; ++u) {
-      const int t = base + u * kTokPerStep + grp;
-      if (t < end) {
-        const int64_t off = (static_cast<int64_t>(pages[t >> 4]) * 16 + (t & 15)) * row_stride;
-        kr[u] = dev::ld_stream(kbase + off);
-        vr[u] = dev::ld_stream(vbase + off);
-      } else {
-        kr[u] = make_uint4(0, 0, 0, 0);
-        vr[u] = make_uint4(0, 0, 0, 0);
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const int mtx = lane >> 3;
+        ldsm_x4(smem_u32(sQ + ((lane & 7) + (mtx & 1) * 8) * kPitch + kk * 16 + (mtx >> 1) * 8), qa[kk][0],
+                qa[kk][1], qa[kk][2], qa[kk][3]);
       }
     }
-    float s[UNROLL][MAXG];
+    const int stage = t % kStages;
+    const __nv_bfloat16* tK = sK + (stage * kTile + warp * 16) * kPitch;
+    const __nv_bfloat16* tV = sV + (stage * kTile + warp * 16) * kPitch;
+    float s[2][4];
 #pragma unroll
-    for (int u = 0; u < UNROLL; ++u) {
-      float kf[8];
-      dev::unpack8(kr[u], kf);
-      const bool valid = base + u * kTokPerStep + grp < end;
+    for (int nt = 0; nt < 2; ++nt) {
+      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
 #pragma unroll
-      for (int g = 0; g < MAXG; ++g) {
-        float d = 0.f;
-        if (g < G) {
-#pragma unroll
-          for (int j = 0; j < 8; ++j) d = fmaf(qf[g][j], kf[j], d);
-#pragma unroll
-          for (int o = kLanesPerToken / 2; o > 0; o >>= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
-        }
-        s[u][g] = valid ? d : -INFINITY;
+      for (int k2 = 0; k2 < D / 32; ++k2) {
+        uint32_t b0, b1, b2, b3;
+        ldsm_x4(smem_u32(tK + (nt * 8 + (lane & 7)) * kPitch + k2 * 32 + (lane >> 3) * 8), b0, b1, b2, b3);
+        mma_bf16(s[nt], qa[2 * k2], b0, b1);
+        mma_bf16(s[nt], qa[2 * k2 + 1], b2, b3);
       }
     }
+    const int key0 = start + t * kTile + warp * 16;
+    float mx_lo = m_lo, mx_hi = m_hi;
 #pragma unroll
-    for (int g = 0; g < MAXG; ++g) {
-      if (g >= G) continue;
-      float mx = m[g];
+    for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll
-      for (int u = 0; u < UNROLL; ++u) mx = fmaxf(mx, s[u][g]);
-      if (mx == -INFINITY) continue;  // nothing valid yet for this lane group
-      const float corr = exp2f(m[g] - mx);
-      m[g] = mx;
-      l[g] *= corr;
-#pragma unroll
-      for (int j = 0; j < 8; ++j) acc[g][j] *= corr;
-#pragma unroll
-      for (int u = 0; u < UNROLL; ++u) {
-        const float pe = exp2f(s[u][g] - mx);
-        float vf[8];
-        dev::unpack8(vr[u], vf);
-        l[g] += pe;
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[g][j] = fmaf(pe, vf[j], acc[g][j]);
+      for (int e = 0; e < 4; ++e) {
+        const int key = key0 + nt * 8 + (lane & 3) * 2 + (e & 1);
+        s[nt][e] = key < end ? s[nt][e] * sl2 : -INFINITY;
       }
+      mx_lo = fmaxf(mx_lo, fmaxf(s[nt][0], s[nt][1]));
+      mx_hi = fmaxf(mx_hi, fmaxf(s[nt][2], s[nt][3]));
     }
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, off));
+      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, off));
+    }
+    const float use_lo = mx_lo == -INFINITY ? 0.f : mx_lo;
+    const float use_hi = mx_hi == -INFINITY ? 0.f : mx_hi;
+    const float c_lo = exp2f(m_lo - use_lo), c_hi = exp2f(m_hi - use_hi);
+    m_lo = mx_lo;
+    m_hi = mx_hi;
+    l_lo *= c_lo;
+    l_hi *= c_hi;
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i) {
+      o[i][0] *= c_lo;
+      o[i][1] *= c_lo;
+      o[i][2] *= c_hi;
+      o[i][3] *= c_hi;
+    }
+    uint32_t pa[4];
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const float p0 = exp2f(s[nt][0] - use_lo), p1 = exp2f(s[nt][1] - use_lo);
+      const float p2 = exp2f(s[nt][2] - use_hi), p3 = exp2f(s[nt][3] - use_hi);
+      l_lo += p0 + p1;
+      l_hi += p2 + p3;
+      pa[nt * 2] = pack_bf16(p0, p1);
+      pa[nt * 2 + 1] = pack_bf16(p2, p3);
+    }
+#pragma unroll
+    for (int n2 = 0; n2 < D / 16; ++n2) {
+      uint32_t b0, b1, b2, b3;
+      const int mtx = lane >> 3;
+      ldsm_x4_t(smem_u32(tV + ((lane & 7) + (mtx & 1) * 8) * kPitch + n2 * 16 + (mtx >> 1) * 8), b0, b1, b2, b3);
+      mma_bf16(o[2 * n2], pa, b0, b1);
+      mma_bf16(o[2 * n2 + 1], pa, b2, b3);
+    }
+    __syncthreads();  // stage t % 3 is refilled two iterations later
   }
-
-#pragma unroll
-  for (int g = 0; g < MAXG; ++g) {
-    if (g < G) {
-      if (sub == 0) {
-        s_m[gid][g] = m[g];
-        s_l[gid][g] = l[g];
-      }
-#pragma unroll
-      for (int j = 0; j < 8; ++j) s_acc[gid][g][sub * 8 + j] = acc[g][j];
-    }
-  }
+  cp_async_wait<0>();
   __syncthreads();
 
-  for (int i = threadIdx.x; i < G * D; i += blockDim.x) {
+  // Merge the 4 warps' states (rows < G only) through shared memory.
+#pragma unroll
+  for (int off = 1; off <= 2; off <<= 1) {
+    l_lo += __shfl_xor_sync(0xffffffffu, l_lo, off);
+    l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
+  }
+  float* s_o = reinterpret_cast<float*>(sK);              // [4][16][D]
+  float* s_m = s_o + kWarps * kRows * D;                  // [4][16]
+  float* s_l = s_m + kWarps * kRows;                      // [4][16]
+  const int r_lo = lane >> 2, col = (lane & 3) * 2;
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) {
+    float* base = s_o + (warp * kRows) * D + i * 8 + col;
+    base[r_lo * D] = o[i][0];
+    base[r_lo * D + 1] = o[i][1];
+    base[(r_lo + 8) * D] = o[i][2];
+    base[(r_lo + 8) * D + 1] = o[i][3];
+  }
+  if ((lane & 3) == 0) {
+    s_m[warp * kRows + r_lo] = m_lo;
+    s_m[warp * kRows + r_lo + 8] = m_hi;
+    s_l[warp * kRows + r_lo] = l_lo;
+    s_l[warp * kRows + r_lo + 8] = l_hi;
+  }
+  __syncthreads();
+  for (int i = tid; i < G * D; i += kWarps * 32) {
     const int g = i / D, d = i % D;
     float M = -INFINITY;
 #pragma unroll
-    for (int k = 0; k < kGroups; ++k) M = fmaxf(M, s_m[k][g]);
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, s_m[w * kRows + g]);
     float L = 0.f, O = 0.f;
     if (M != -INFINITY) {
 #pragma unroll
-      for (int k = 0; k < kGroups; ++k) {
-        const float w = exp2f(s_m[k][g] - M);
-        L = fmaf(s_l[k][g], w, L);
-        O = fmaf(s_acc[k][g][d], w, O);
+      for (int w = 0; w < kWarps; ++w) {
+        const float wt = exp2f(s_m[w * kRows + g] - M);
+        L = fmaf(s_l[w * kRows + g], wt, L);
+        O = fmaf(s_o[(w * kRows + g) * D + d], wt, O);
       }
     }
     const int h = kvh * G + g;
-    const float o = L > 0.f ? O / L : 0.f;
+    const float val = L > 0.f ? O / L : 0.f;
     if (p.num_splits == 1) {
-      p.out[(static_cast<int64_t>(seq) * p.hq + h) * D + d] = __float2bfloat16(o);
+      p.out[(static_cast<int64_t>(seq) * p.hq + h) * D + d] = __float2bfloat16(val);
     } else {
       const int64_t ph = (static_cast<int64_t>(seq) * p.hq + h) * p.num_splits + split;
-      p.workspace[ph * D + d] = o;
+      p.workspace[ph * D + d] = val;
       if (d == 0) {
         float* lse = p.workspace + static_cast<int64_t>(p.num_seqs) * p.hq * p.num_splits * D;
         lse[ph] = L > 0.f ? M + log2f(L) : -INFINITY;
@@ -180,29 +236,14 @@ __global__ void decode_attention_merge_kernel(DecodeAttentionParams p) {
   p.out[(static_cast<int64_t>(seq) * p.hq + h) * p.head_dim + d] = __float2bfloat16(W > 0.f ? O / W : 0.f);
 }
 
-template <int D, int MAXG>
-cudaError_t launch_dg(const DecodeAttentionParams& p, cudaStream_t stream) {
-  dim3 grid(p.num_splits, p.hkv, p.num_seqs);
-  // Deeper unrolling keeps more bytes in flight (small SM shares) at the cost of registers.
-  const int unroll = p.unroll != 0 ? p.unroll : (MAXG <= 4 ? 8 : 4);
-  if (unroll == 8) {
-    decode_attention_kernel<D, MAXG, 8><<<grid, kWarps * 32, 0, stream>>>(p);
-  } else if (unroll == 4) {
-    decode_attention_kernel<D, MAXG, 4><<<grid, kWarps * 32, 0, stream>>>(p);
-  } else {
-    return cudaErrorInvalidValue;
-  }
-  return cudaGetLastError();
-}
-
 template <int D>
 cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
-  const int G = p.hq / p.hkv;
-  if (G <= 1) return launch_dg<D, 1>(p, stream);
-  if (G <= 2) return launch_dg<D, 2>(p, stream);
-  if (G <= 4) return launch_dg<D, 4>(p, stream);
-  if (G <= 8) return launch_dg<D, 8>(p, stream);
-  return cudaErrorInvalidValue;
+  static_assert(smem_bytes<D>() >= (kWarps * kRows * D + 2 * kWarps * kRows) * 4, "merge scratch fits");
+  constexpr int smem = smem_bytes<D>();
+  cudaError_t e = cudaFuncSetAttribute(decode_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  decode_attention_kernel<D><<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
+  return cudaGetLastError();
 }
 
 }  // namespace

@@ -117,36 +117,17 @@ __global__ void __launch_bounds__(kThreads) sampling_kernel(SamplingParams p) {
   float* row = p.logits + static_cast<int64_t>(r) * p.vocab;
   const int n = p.vocab;
 
-  // 1. Penalties.
-  if (p.hist_start != nullptr) {
-    const float rep = p.repetition_penalty ? p.repetition_penalty[r] : 1.f;
-    const float pres = p.presence_penalty ? p.presence_penalty[r] : 0.f;
-    const float freq = p.frequency_penalty ? p.frequency_penalty[r] : 0.f;
-    for (int j = p.hist_start[r] + threadIdx.x; j < p.hist_start[r + 1]; j += kThreads) {
-      const int tok = p.hist_token[j];
-      if (tok < 0 || tok >= n) continue;
-      const int cnt = p.hist_count[j];
-      float l = row[tok];
-      if (rep != 1.f) l = l > 0.f ? l / rep : l * rep;
-      l -= freq * static_cast<float>(cnt) + (cnt > 0 ? pres : 0.f);
-      row[tok] = l;
-    }
-    __syncthreads();
-  }
-
-  // 2. Max / argmax and log-sum-exp.
+  // 1. Raw log-probs (before penalties, as vLLM reports them): log-sum-exp and the top entries.
   ArgMax best{-INFINITY, 0x7fffffff};
   for (int i = threadIdx.x; i < n; i += kThreads) {
     const ArgMax c{row[i], i};
     if (before(c, best)) best = c;
   }
   best = block_argmax(best, ascratch);
-  const float mx = best.v;
   float se = 0.f;
-  for (int i = threadIdx.x; i < n; i += kThreads) se += __expf(row[i] - mx);
+  for (int i = threadIdx.x; i < n; i += kThreads) se += __expf(row[i] - best.v);
   se = dev::block_sum(se, fscratch);
-  const float lse = mx + logf(se);
-
+  const float lse = best.v + logf(se);
   ArgMax prev = best;
   for (int t = 0; t < p.num_logprobs; ++t) {
     if (t > 0) {
@@ -163,7 +144,33 @@ __global__ void __launch_bounds__(kThreads) sampling_kernel(SamplingParams p) {
     }
   }
 
-  // 3. Greedy or filtered Gumbel-max draw.
+  // 2. Penalties on the history tokens, in place; then the maximum the draw works from.
+  const float rep = p.repetition_penalty ? p.repetition_penalty[r] : 1.f;
+  const float pres = p.presence_penalty ? p.presence_penalty[r] : 0.f;
+  const float freq = p.frequency_penalty ? p.frequency_penalty[r] : 0.f;
+  const bool penalize = p.hist_start != nullptr && (rep != 1.f || pres != 0.f || freq != 0.f);
+  if (penalize) {
+    __syncthreads();  // every thread has read the raw row above
+    for (int j = p.hist_start[r] + threadIdx.x; j < p.hist_start[r + 1]; j += kThreads) {
+      const int tok = p.hist_token[j];
+      if (tok < 0 || tok >= n) continue;
+      const int cnt = p.hist_count[j];
+      float l = row[tok];
+      if (rep != 1.f) l = l > 0.f ? l / rep : l * rep;
+      l -= freq * static_cast<float>(cnt) + (cnt > 0 ? pres : 0.f);
+      row[tok] = l;
+    }
+    __syncthreads();
+    best = ArgMax{-INFINITY, 0x7fffffff};
+    for (int i = threadIdx.x; i < n; i += kThreads) {
+      const ArgMax c{row[i], i};
+      if (before(c, best)) best = c;
+    }
+    best = block_argmax(best, ascratch);
+  }
+  const float mx = best.v;
+
+  // 3. Greedy or filtered Gumbel-max draw (on the penalized logits).
   const float temp = p.temperature[r];
   int chosen = best.i;
   if (temp > 0.f) {
@@ -198,9 +205,23 @@ __global__ void __launch_bounds__(kThreads) sampling_kernel(SamplingParams p) {
     g = block_argmax(g, ascratch);
     chosen = g.i;
   }
+  // 4. The chosen token's raw log-prob: undo its penalty if it was in the history (exact up to
+  // one rounding; the raw row is gone).
+  __shared__ float raw_chosen;
+  if (threadIdx.x == 0) raw_chosen = row[chosen];
+  __syncthreads();
+  if (penalize && p.sampled_logprob != nullptr) {
+    for (int j = p.hist_start[r] + threadIdx.x; j < p.hist_start[r + 1]; j += kThreads) {
+      if (p.hist_token[j] != chosen) continue;
+      const int cnt = p.hist_count[j];
+      const float x = row[chosen] + freq * static_cast<float>(cnt) + (cnt > 0 ? pres : 0.f);
+      raw_chosen = rep == 1.f ? x : (x > 0.f ? x * rep : x / rep);
+    }
+    __syncthreads();
+  }
   if (threadIdx.x == 0) {
     p.sampled[r] = chosen;
-    if (p.sampled_logprob != nullptr) p.sampled_logprob[r] = row[chosen] - lse;
+    if (p.sampled_logprob != nullptr) p.sampled_logprob[r] = raw_chosen - lse;
   }
 }
 

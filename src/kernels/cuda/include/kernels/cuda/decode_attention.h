@@ -1,13 +1,14 @@
 // Paged decode attention with GQA (one query token per sequence) over the KV cache
 // [page][16 slots][hkv][head_dim] bf16.
 //
-// Work split: one CTA per (KV split, kv head, sequence). The G = hq / hkv query heads of a group are
-// handled by the same CTA, so each K/V row is loaded once for all of them. A sequence's KV is cut
-// into splits of `chunk_tokens` (plan_decode_attention picks them from the CTA budget: few sequences
-// -> more splits so a small SM share still has work in flight); each split writes a partial output
-// and its log-sum-exp, and a merge kernel combines them. With one split the CTA writes `out`
-// directly. Every thread keeps 2*unroll 16-byte K/V loads in flight (PERF.md: memory-bound kernels
-// on small SM shares need deep in-flight loads).
+// Work split: one CTA per (KV split, kv head, sequence). The G = hq / hkv query heads of a group
+// are the rows of tensor-core tiles (mma.sync m16n8k16, G <= 16), so each K/V row is loaded once
+// for all of them. A sequence's KV is cut into splits of `chunk_tokens` (plan_decode_attention picks
+// them from the CTA budget: few sequences -> more splits so the SMs of a share all have work);
+// each split writes a partial output and its log-sum-exp, and a merge kernel combines them. With
+// one split the CTA writes `out` directly. K/V tiles of 64 tokens stream through shared memory by
+// cp.async, three stages deep (PERF.md: memory-bound kernels on small SM shares need deep
+// in-flight loads).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -28,12 +29,11 @@ struct DecodeAttentionParams {
   float* workspace = nullptr;              // decode_attention_workspace_floats(...) floats when
                                            // num_splits > 1: partial outputs, then partial LSEs
   int num_seqs = 0;
-  int hq = 0, hkv = 0;                     // hq / hkv <= 8
+  int hq = 0, hkv = 0;                     // hq / hkv <= 16
   int head_dim = 128;                      // 64 or 128
   float scale = 0.f;                       // softmax scale, usually 1/sqrt(head_dim)
   int num_splits = 1;                      // from plan_decode_attention
   int chunk_tokens = 0;                    // KV tokens per split (multiple of 64)
-  int unroll = 0;                          // tokens steps in flight per thread: 4 or 8 (0 = auto)
 };
 
 struct DecodeAttentionPlan {

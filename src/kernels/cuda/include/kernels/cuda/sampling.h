@@ -2,17 +2,19 @@
 // and the requested logprobs leave the device (the caller copies those small arrays to the host).
 //
 // Per row, in order:
-//  1. penalties on the row's history tokens (in place): repetition (l > 0 ? l / r : l * r, on every
-//     listed token), then frequency * count and presence * (count > 0) subtracted (count = times
-//     the token was generated; prompt-only tokens are listed with count 0);
-//  2. logprobs = l - logsumexp(l) of these penalized logits (before temperature and filters);
-//     sampled_logprob, and the top `num_logprobs` (id, logprob) in descending order;
+//  1. logprobs of the raw logits (vLLM's default): lse = logsumexp(l); sampled_logprob and the top
+//     `num_logprobs` (id, l - lse) in descending order (ties: lower id first);
+//  2. penalties on the row's history tokens (in place): repetition (l > 0 ? l / r : l * r, on every
+//     listed token: prompt and output), then frequency * count and presence * (count > 0)
+//     subtracted (count = times the token was generated; prompt-only tokens have count 0);
 //  3. temperature 0 -> greedy (the lowest id among equal maxima). Otherwise keep tokens with
 //     l >= max(t_k, t_p, t_min):  t_k = the top_k-th largest logit (exact radix select),
 //     t_p = smallest logit of the shortest descending prefix whose softmax(l / T) mass among the
 //     top-k survivors reaches top_p (radix select on mass), t_min = max + T * ln(min_p);
 //     then draw by Gumbel-max: argmax over kept tokens of l / T + g_i, g_i = -ln(-ln u_i),
-//     u_i = sampling_uniform(seed, step, i): reproducible per request seed and step.
+//     u_i = sampling_uniform(seed, step, i): reproducible per request seed and step, and
+//     independent of the batch. (The CPU sampler draws by inverse CDF from one uniform: same
+//     distribution, different tokens for the same seed.)
 // Ties at a threshold keep every tied token.
 #pragma once
 #include <cuda_runtime.h>
