@@ -194,6 +194,17 @@ def main():
                 "cases": cases})
     write(os.path.join(args.out, "jinja_features.json"), obj)
 
+    # Seeds for the fuzz target (fuzz/fuzz_jinja.cc): every template above, one file each.
+    corpus = os.path.join(ROOT, "fuzz", "corpus", "jinja")
+    os.makedirs(corpus, exist_ok=True)
+    seeds = [(f"tpl_{n}", json.load(open(os.path.join(args.out, n + ".json")))["chat_template"])
+             for n in list(HF_TEMPLATES) + ["smollm2"]]
+    seeds += [(f"feat_{c['name']}", c["template"]) for c in cases]
+    for name, src in seeds:
+        with open(os.path.join(corpus, name), "w", encoding="utf-8") as f:
+            f.write(src)
+    print("wrote", len(seeds), "fuzz seeds to", corpus, file=sys.stderr)
+
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -56,6 +56,16 @@ void utf8_append(std::string& out, uint32_t cp) {
   }
 }
 
+size_t cp_start_before(std::string_view s, size_t end) {
+  // A code point ends at `end`: step back over at most 3 continuation bytes to a lead byte and
+  // check that it decodes to exactly this span; otherwise the last byte is a unit of its own.
+  size_t p = end - 1;
+  while (p > 0 && end - p < 4 && (static_cast<unsigned char>(s[p]) & 0xC0) == 0x80) --p;
+  size_t len;
+  utf8_decode(s, p, &len);
+  return p + len == end ? p : end - 1;
+}
+
 std::vector<size_t> cp_offsets(std::string_view s) {
   std::vector<size_t> off;
   off.reserve(s.size() + 1);
@@ -109,14 +119,17 @@ std::string py_strip(std::string_view s, StripSide side, const std::optional<std
       if (c == cp) return true;
     return false;
   };
-  const std::vector<size_t> off = cp_offsets(s);
-  size_t lo = 0, hi = off.size() - 1;  // code-point indices [lo, hi)
-  size_t len;
+  // Walk code points in from both ends without decoding the middle (this runs on every message).
+  size_t lo = 0, hi = s.size(), len;
   if (side != StripSide::kRight)
-    while (lo < hi && strip_it(utf8_decode(s, off[lo], &len))) ++lo;
+    while (lo < hi && strip_it(utf8_decode(s, lo, &len))) lo += len;
   if (side != StripSide::kLeft)
-    while (hi > lo && strip_it(utf8_decode(s, off[hi - 1], &len))) --hi;
-  return std::string(s.substr(off[lo], off[hi] - off[lo]));
+    while (hi > lo) {
+      const size_t start = cp_start_before(s, hi);
+      if (!strip_it(utf8_decode(s, start, &len))) break;
+      hi = start;
+    }
+  return std::string(s.substr(lo, hi - lo));
 }
 
 std::vector<std::string> py_split(std::string_view s, const std::optional<std::string>& sep,

@@ -16,6 +16,8 @@ uint32_t utf8_decode(std::string_view s, size_t i, size_t* len);
 void utf8_append(std::string& out, uint32_t cp);
 // Byte offsets of every code point start, plus s.size() at the end (size = length + 1).
 std::vector<size_t> cp_offsets(std::string_view s);
+// Start of the code point (or malformed byte) that ends at byte offset end > 0.
+size_t cp_start_before(std::string_view s, size_t end);
 size_t cp_length(std::string_view s);
 std::vector<uint32_t> to_code_points(std::string_view s);
 
