@@ -159,7 +159,8 @@ int run_throughput(const ThroughputOptions& o) {
   ec.max_queued = std::max(o.num_prompts, 1) + 16;
   ec.enable_prefix_caching = false;  // random prompts share nothing; keep the pool's accounting plain
   ec.prefix_hash_seed = 1;
-  const int max_len = o.dataset.empty() ? o.input_len + o.output_len : 4096 + 16;
+  // A little room over in+out: the engine stops a request whose total length reaches max_model_len.
+  const int max_len = (o.dataset.empty() ? o.input_len + o.output_len : 4096) + 16;
   ec.max_model_len = max_len;
 
   std::vector<Req> reqs;
@@ -214,12 +215,13 @@ int run_throughput(const ThroughputOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<RequestHandle>> handles;
   for (auto& g : gens) handles.push_back(engine->submit(std::move(g)));
-  int64_t out_tokens = 0, errors = 0;
+  int64_t out_tokens = 0, streamed_tokens = 0, errors = 0;
   for (auto& h : handles) {
     TokenEvent ev;
     while (!h->done()) {
       if (!h->next(&ev, std::chrono::milliseconds(200))) continue;
-      out_tokens += static_cast<int64_t>(ev.tokens.size());
+      streamed_tokens += static_cast<int64_t>(ev.tokens.size());
+      if (ev.finish != FinishReason::kNone) out_tokens += ev.completion_tokens;
       if (ev.finish == FinishReason::kError) {
         ++errors;
         NF_LOG(kError) << "request failed: " << ev.error;
@@ -238,7 +240,8 @@ int run_throughput(const ThroughputOptions& o) {
   res["workload"] = o.dataset.empty() ? std::to_string(o.input_len) + "/" + std::to_string(o.output_len) : o.dataset;
   res["num_requests"] = reqs.size();
   res["prompt_tokens"] = prompt_tokens;
-  res["output_tokens"] = out_tokens;
+  res["output_tokens"] = out_tokens;  // engine's completion_tokens of each finished request
+  res["streamed_tokens"] = streamed_tokens;
   res["errors"] = errors;
   res["wall_s"] = wall;
   res["load_s"] = load_s;

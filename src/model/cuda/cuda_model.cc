@@ -51,7 +51,7 @@ struct Workspace {
   bf16* attn = nullptr;     // [T, q_dim]
   bf16* gate_up = nullptr;  // [T, 2*inter]
   bf16* act = nullptr;      // [T, inter]
-  float* router = nullptr;  // [T, experts] (MoE)
+  float* router = nullptr;  // [T, router_rows(experts)] (MoE)
   float* route_w = nullptr; // [T, experts] dense routing weights (MoE)
   float* moe_acc = nullptr; // [T, hidden]  (MoE)
   bf16* ex_y = nullptr;     // [T, hidden]  one expert's output (MoE)
@@ -275,7 +275,7 @@ class CudaModelImpl final : public CudaModel {
     ws_.gate_up = b(T * 2 * inter);
     ws_.act = b(T * inter);
     if (E > 0) {
-      ws_.router = f(T * E);
+      ws_.router = f(T * un(router_rows(cfg_.num_experts)));
       ws_.route_w = f(T * E);
       ws_.moe_acc = f(T * h);
       ws_.ex_y = b(T * h);
@@ -408,8 +408,9 @@ class CudaModelImpl final : public CudaModel {
     cudaStream_t s = stream_.get();
     const int h = static_cast<int>(cfg_.hidden_size), inter = static_cast<int>(cfg_.intermediate_size),
               E = static_cast<int>(cfg_.num_experts);
-    gemm(ws_.xn, L.router, ws_.router, T, E, h, false, true);
-    NF_CUDA_CHECK(launch_moe_route(ws_.router, T, E, static_cast<int>(cfg_.num_experts_per_tok), ws_.route_w, s))
+    const int Er = static_cast<int>(router_rows(E));
+    gemm(ws_.xn, L.router, ws_.router, T, Er, h, false, true);
+    NF_CUDA_CHECK(launch_moe_route(ws_.router, Er, T, E, static_cast<int>(cfg_.num_experts_per_tok), ws_.route_w, s))
         << "moe route";
     for (int e = 0; e < E; ++e) {
       gemm(ws_.xn, L.experts[un(e)].gate_up, ws_.gate_up, T, 2 * inter, h, false);
@@ -435,7 +436,7 @@ class CudaModelImpl final : public CudaModel {
       if (E == 0) {
         gemm_->prepare(gemm_params(ws_.act, w, ws_.x, mm, h, inter, true));
       } else {
-        gemm_->prepare(gemm_params(ws_.xn, w, ws_.router, mm, E, h, false, true));
+        gemm_->prepare(gemm_params(ws_.xn, w, ws_.router, mm, static_cast<int>(router_rows(E)), h, false, true));
         gemm_->prepare(gemm_params(ws_.act, w, ws_.ex_y, mm, h, inter, false));
       }
       if (mm <= opt_.max_sampled) gemm_->prepare(gemm_params(ws_.normed, w, ws_.logits, mm, V, h, false, true));

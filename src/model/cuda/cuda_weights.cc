@@ -49,7 +49,7 @@ CudaWeights lay_out_weights(const ModelConfig& c, const WeightAlloc& alloc) {
       L.gate_up = alloc(2 * inter * h, p + "gate_up");
       L.down = alloc(h * inter, p + "down_proj");
     } else {
-      L.router = alloc(un(c.num_experts) * h, p + "router");
+      L.router = alloc(un(router_rows(c.num_experts)) * h, p + "router");
       L.experts.resize(un(c.num_experts));
       for (int64_t e = 0; e < c.num_experts; ++e) {
         L.experts[un(e)].gate_up = alloc(2 * inter * h, p + "experts.gate_up");
@@ -89,6 +89,8 @@ void upload_weights(const WeightStore& store, const ModelConfig& c, const CudaWe
       put(store, p + "down_proj", h, inter, L.down, host);
     } else {
       put(store, p + "router", c.num_experts, h, L.router, host);
+      const size_t pad = un(router_rows(c.num_experts) - c.num_experts) * un(h);
+      if (pad > 0) NF_CUDA_CHECK(cudaMemset(L.router + un(c.num_experts * h), 0, pad * 2)) << "router padding";
       for (int64_t e = 0; e < c.num_experts; ++e) {
         const std::string pe = p + "experts." + std::to_string(e) + ".";
         const CudaExpert& X = L.experts[un(e)];
@@ -121,7 +123,11 @@ void init_random_weights(const ModelConfig& c, const CudaWeights& w, uint64_t se
       rnd(L.gate_up, 2 * inter * h);
       rnd(L.down, h * inter);
     }
-    if (L.router != nullptr) rnd(L.router, un(c.num_experts) * h);
+    if (L.router != nullptr) {
+      rnd(L.router, un(c.num_experts) * h);
+      const size_t pad = un(router_rows(c.num_experts) - c.num_experts) * h;
+      if (pad > 0) NF_CUDA_CHECK(cudaMemsetAsync(L.router + un(c.num_experts) * h, 0, pad * 2, s)) << "router padding";
+    }
     for (const CudaExpert& X : L.experts) {
       rnd(X.gate_up, 2 * inter * h);
       rnd(X.down, h * inter);

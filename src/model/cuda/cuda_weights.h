@@ -17,6 +17,9 @@ namespace nanoflow::model_cuda {
 
 using bf16 = __nv_bfloat16;
 
+// The router GEMM's output width: experts rounded up to 8 (cuBLASLt n % 8 == 0 here).
+inline int64_t router_rows(int64_t experts) { return (experts + 7) / 8 * 8; }
+
 struct CudaExpert {
   bf16* gate_up = nullptr;  // [2*inter, hidden]
   bf16* down = nullptr;     // [hidden, inter]
@@ -30,7 +33,7 @@ struct CudaLayer {
   bf16* mlp_norm = nullptr;   // [hidden]
   bf16* gate_up = nullptr;    // [2*inter, hidden] (dense)
   bf16* down = nullptr;       // [hidden, inter]   (dense)
-  bf16* router = nullptr;     // [experts, hidden] (MoE)
+  bf16* router = nullptr;     // [router_rows(experts), hidden] (MoE); rows past `experts` are 0
   std::vector<CudaExpert> experts;
 };
 

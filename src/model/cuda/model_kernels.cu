@@ -63,10 +63,10 @@ __global__ void naive_attention_kernel(NaiveAttentionParams p) {
 }
 
 // One thread per token; experts <= 64.
-__global__ void moe_route_kernel(const float* logits, int tokens, int E, int K, float* w) {
+__global__ void moe_route_kernel(const float* logits, int ld, int tokens, int E, int K, float* w) {
   const int t = blockIdx.x * blockDim.x + threadIdx.x;
   if (t >= tokens) return;
-  const float* l = logits + static_cast<size_t>(t) * E;
+  const float* l = logits + static_cast<size_t>(t) * ld;
   float* o = w + static_cast<size_t>(t) * E;
   float m = -FLT_MAX;
   for (int e = 0; e < E; ++e) m = fmaxf(m, l[e]);
@@ -140,10 +140,10 @@ cudaError_t launch_naive_attention(const NaiveAttentionParams& p, cudaStream_t s
   return cudaGetLastError();
 }
 
-cudaError_t launch_moe_route(const float* logits, int tokens, int experts, int top_k, float* weights,
+cudaError_t launch_moe_route(const float* logits, int ld, int tokens, int experts, int top_k, float* weights,
                              cudaStream_t s) {
   if (tokens <= 0) return cudaSuccess;
-  moe_route_kernel<<<(tokens + 127) / 128, 128, 0, s>>>(logits, tokens, experts, top_k, weights);
+  moe_route_kernel<<<(tokens + 127) / 128, 128, 0, s>>>(logits, ld, tokens, experts, top_k, weights);
   return cudaGetLastError();
 }
 

@@ -34,8 +34,9 @@ struct NaiveAttentionParams {
 cudaError_t launch_naive_attention(const NaiveAttentionParams& p, cudaStream_t s);
 
 // Mixtral router: softmax over the experts of each row, top-k, renormalized; written dense as
-// weights[t, e] (0 for experts a token does not use). Ties: lower expert id first.
-cudaError_t launch_moe_route(const float* logits, int tokens, int experts, int top_k, float* weights,
+// weights[t, e] (0 for experts a token does not use). Ties: lower expert id first. `logits` rows
+// have stride ld >= experts (the router GEMM's output is padded to a multiple of 8 columns).
+cudaError_t launch_moe_route(const float* logits, int ld, int tokens, int experts, int top_k, float* weights,
                              cudaStream_t s);
 // acc[t, :] (+)= weights[t, e] * y[t, :] (f32 accumulator; `first` overwrites).
 cudaError_t launch_moe_combine(float* acc, const __nv_bfloat16* y, const float* weights, int tokens, int hidden,

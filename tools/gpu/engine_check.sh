@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# On the GPU machine, in one go (../shared/GPU.md): the GPU engine tests, then `nanoflow bench
+# throughput` on preset:llama3-8b against transformers generate (tools/peers/hf_generate.py) on the
+# same card in the same run, then further workloads while the time budget lasts. Everything goes
+# to OUT/log.txt; each benchmark's JSON to OUT/<name>.json; a table last.
+# Usage: tools/gpu/engine_check.sh CARRY_DIR OUT_DIR [budget_seconds]
+# (CARRY_DIR from tools/gpu/build_engine.sh.)
+set -u
+C=$(cd "${1:?carry dir}" && pwd)
+OUT=${2:?out dir}
+BUDGET=${3:-330}
+t_start=$(date +%s)
+left() { echo $((BUDGET - ($(date +%s) - t_start))); }
+export NANOFLOW_MODELS_DIR=$C/models
+LOG=$OUT/log.txt
+say() { echo "== $* (t=$(($(date +%s) - t_start))s)" | tee -a "$LOG"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$LOG"
+
+say "gpu tests"
+timeout 120 "$C/bin/gpu_engine_model_test" >>"$LOG" 2>&1
+echo "gpu tests rc=$?" | tee -a "$LOG"
+grep -E "^\[  (FAILED|PASSED) |rel err|greedy identical|preset|executor:" "$LOG" | head -60
+
+ours() {  # name timeout args...
+  local name=$1 t=$2
+  shift 2
+  if [ "$(left)" -lt "$t" ]; then say "skip $name (budget)"; return; fi
+  say "ours $name"
+  timeout "$t" "$C/bin/nanoflow" bench throughput --model preset:llama3-8b --output-json "$OUT/$name.json" "$@" >>"$LOG" 2>&1
+  echo "$name rc=$?" | tee -a "$LOG"
+}
+peer() {  # name timeout args...
+  local name=$1 t=$2
+  shift 2
+  if [ "$(left)" -lt "$t" ]; then say "skip $name (budget)"; return; fi
+  say "peer $name"
+  PYTHONUNBUFFERED=1 timeout "$t" python3 tools/peers/hf_generate.py --config-dir "$C/models/Meta-Llama-3-8B-Instruct" \
+    --output-json "$OUT/$name.json" "$@" >>"$LOG" 2>&1
+  echo "$name rc=$?" | tee -a "$LOG"
+}
+
+ours ours_1024_512 150 --input-len 1024 --output-len 512 --num-prompts ${NUM_1024_512:-300}
+peer hf_1024_512 130 --input-len 1024 --output-len 512 --num-prompts 64 --batch-size 64
+ours ours_splitwise 90 --dataset "$C/datasets/AzureLLMInferenceTrace_conv.csv" --num-prompts 600
+ours ours_512_512 70 --input-len 512 --output-len 512 --num-prompts 400
+ours ours_512_1024 80 --input-len 512 --output-len 1024 --num-prompts 300
+
+say "summary"
+python3 - "$OUT" <<'PY' | tee -a "$LOG"
+import glob, json, os, sys
+rows = []
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
+    j = json.load(open(f))
+    rows.append((os.path.basename(f)[:-5], j))
+print(f"{'run':16} {'device':28} {'workload':12} {'reqs':>5} {'total tok/s':>12} {'out tok/s':>10} {'%opt':>6} {'busy':>6}")
+for n, j in rows:
+    wl = j.get("workload", "")
+    wl = os.path.basename(wl)[:12]
+    print(f"{n:16} {j.get('device','')[:28]:28} {wl:12} {j.get('num_requests',0):5} {j.get('total_tokens_per_s',0):12.0f} "
+          f"{j.get('output_tokens_per_s',0):10.0f} {j.get('percent_of_optimal',0):6.1f} {j.get('gpu_busy_fraction',0):6.3f}")
+d = dict(rows)
+if "ours_1024_512" in d and "hf_1024_512" in d:
+    print("peer ratio 1024/512: %.2fx" % (d["ours_1024_512"]["total_tokens_per_s"] / d["hf_1024_512"]["total_tokens_per_s"]))
+PY
