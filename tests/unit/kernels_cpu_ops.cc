@@ -321,6 +321,18 @@ TEST(KernelsCpu, ThreadPoolCoversRangeAndRethrows) {
     total += b - a;
   });
   EXPECT_EQ(total, 100);
+  // Many short jobs back to back (the decode-step pattern): no lost wake-up, no chunk run twice.
+  std::vector<int64_t> acc(4, 0);
+  for (int job = 0; job < 2000; ++job) {
+    pool.parallel_for(3, [&](int64_t a, int64_t b) {
+      for (int64_t i = a; i < b; ++i) acc[i] += job;
+    });
+  }
+  const int64_t expect = int64_t{2000} * 1999 / 2;
+  EXPECT_EQ(acc[0], expect);
+  EXPECT_EQ(acc[1], expect);
+  EXPECT_EQ(acc[2], expect);
+  EXPECT_EQ(acc[3], 0);
 }
 
 TEST(KernelsCpu, LinearPackedMatchesNaive) {

@@ -72,7 +72,9 @@ void paged_attention(const AttnParams& p, const PagedKv& kv, const AttnBatch& b,
 
   // Work item = (token, kv head): the `group` query heads sharing a KV head read it together.
   const int64_t items = int64_t{num_tokens} * kv.num_kv_heads;
-  parallel_for(pool, items, [&](int64_t i0, int64_t i1) {
+  // Work ~ query heads x context x head_dim x (QK + PV), bounded above by max_kv per row.
+  const int64_t work = int64_t{num_tokens} * p.num_heads * max_kv * d * 2;
+  parallel_for(pool_for(pool, work), items, [&](int64_t i0, int64_t i1) {
     std::vector<float> scores(static_cast<size_t>(max_kv) * group);
     std::vector<float> acc(static_cast<size_t>(d) * group);
     for (int64_t it = i0; it < i1; ++it) {

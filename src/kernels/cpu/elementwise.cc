@@ -22,7 +22,7 @@ void add_rmsnorm(const RmsNormParams& p, float* residual, const float* add, cons
   NF_CHECK(p.rows >= 0 && p.dim > 0);
   NF_CHECK(out != residual) << "add_rmsnorm: out must not alias residual";
   const int64_t d = p.dim;
-  parallel_for(pool, p.rows, [&](int64_t r0, int64_t r1) {
+  parallel_for(pool_for(pool, p.rows * d * 4), p.rows, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* h = residual + r * d;
       if (add != nullptr) {
@@ -52,7 +52,7 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t rows, int6
               ThreadPool* pool) {
   NF_CHECK(rows >= 0 && inter > 0);
   if (ld_in == 0) ld_in = inter;
-  parallel_for(pool, rows, [&](int64_t r0, int64_t r1) {
+  parallel_for(pool_for(pool, rows * inter * 8), rows, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* g = gate + r * ld_in;
       const float* u = up + r * ld_in;

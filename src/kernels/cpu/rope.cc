@@ -40,7 +40,7 @@ void rope(const RopeParams& p, const float* inv_freq, float* x, int64_t n, int64
   NF_CHECK(p.head_dim > 0 && p.head_dim % 2 == 0 && heads > 0 && n >= 0);
   const int64_t d = p.head_dim, half = d / 2;
   if (ld == 0) ld = heads * d;
-  parallel_for(pool, n, [&](int64_t t0, int64_t t1) {
+  parallel_for(pool_for(pool, n * (heads * d * 3 + half * 40)), n, [&](int64_t t0, int64_t t1) {
     std::vector<float> cs(half), sn(half);
     for (int64_t t = t0; t < t1; ++t) {
       const float pos = static_cast<float>(positions[t]);
