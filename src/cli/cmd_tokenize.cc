@@ -31,6 +31,7 @@ struct TokenizeOptions {
   std::string chat;
   bool json = false;
   bool jsonl = false;            // --file lines are JSON strings
+  bool stream = false;           // also detokenize id by id (IncrementalDetokenizer)
   bool no_special = false;       // add_special_tokens=false
   bool skip_special = false;     // decode with skip_special_tokens
   bool no_generation_prompt = false;
@@ -76,6 +77,24 @@ int run_tokenize(const TokenizeOptions& o) {
         auto ids = tok->encode(line, add_special);
         j["ids"] = ids;
         j["decoded"] = tok->decode(ids, o.skip_special);
+        if (o.stream) {
+          // What a streaming client would receive: every chunk must be valid UTF-8 on its own.
+          IncrementalDetokenizer detok(*tok, o.skip_special);
+          std::string streamed;
+          bool chunks_valid = true;
+          auto take = [&](const std::string& chunk) {
+            try {
+              (void)nlohmann::json(chunk).dump();  // throws on invalid UTF-8
+            } catch (const nlohmann::json::type_error&) {
+              chunks_valid = false;
+            }
+            streamed += chunk;
+          };
+          for (int32_t id : ids) take(detok.push(id));
+          take(detok.flush());
+          j["streamed"] = streamed;
+          j["chunks_valid_utf8"] = chunks_valid;
+        }
       } catch (const Error& e) {
         j = {{"error", e.what()}};
       }
@@ -117,6 +136,7 @@ std::function<int()> setup(CLI::App* app) {
   app->add_option("--file", o->file, "tokenize every line of this file");
   app->add_option("--chat", o->chat, "JSON file with chat messages: render the chat template, then tokenize");
   app->add_flag("--jsonl", o->jsonl, "with --file: each line is a JSON string");
+  app->add_flag("--stream", o->stream, "with --file --json: add the text an IncrementalDetokenizer streams");
   app->add_flag("--json", o->json, "JSON output (one object per line with --file)");
   app->add_flag("--no-special", o->no_special, "do not add BOS/EOS (add_special_tokens=false)");
   app->add_flag("--skip-special", o->skip_special, "decode with skip_special_tokens=true");

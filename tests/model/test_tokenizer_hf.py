@@ -6,7 +6,8 @@ llama.cpp's tokenizer expectation files (../shared/models/tokenizer-tests).
 
 For every tokenizer present: `nanoflow tokenize MODEL --file corpus.jsonl --jsonl --json` must give
 the same ids as the reference with add_special_tokens=False (and =True on a slice), and the same
-decode(ids) (skip_special_tokens=False) -- so decode(encode(x)) == x wherever HF's round-trips.
+decode(ids) (skip_special_tokens=False), and the same text again when streamed id by id through
+IncrementalDetokenizer with every chunk valid UTF-8 -- so decode(encode(x)) == x wherever HF's round-trips.
 Exit 77 (skip) when ../shared or the model files are absent."""
 import json
 import os
@@ -46,7 +47,7 @@ def present(path):
 
 
 def ours(nanoflow, model, corpus, add_special):
-    cmd = [nanoflow, "tokenize", model, "--file", corpus, "--jsonl", "--json"] + ([] if add_special else ["--no-special"])
+    cmd = [nanoflow, "tokenize", model, "--file", corpus, "--jsonl", "--json", "--stream"] + ([] if add_special else ["--no-special"])
     out = subprocess.run(cmd, check=True, capture_output=True).stdout.decode("utf-8")
     return [json.loads(l) for l in out.split("\n") if l]
 
@@ -72,6 +73,10 @@ def compare(name, ref, got, lines, add_special):
             bad += 1
             if bad <= 5:
                 print(f"  {name}: decode of line {i}: hf {d[:60]!r} ours {o['decoded'][:60]!r}")
+        elif o["streamed"] != d or not o["chunks_valid_utf8"]:
+            bad += 1
+            if bad <= 5:
+                print(f"  {name}: streaming of line {i}: {o['streamed'][:60]!r} vs {d[:60]!r} valid={o['chunks_valid_utf8']}")
         roundtrip += d == text
     assert len(got) == len(lines), f"{name}: {len(got)} outputs for {len(lines)} lines"
     print(f"{name} (add_special_tokens={add_special}): {len(lines) - bad}/{len(lines)} identical; "
