@@ -81,6 +81,9 @@ class GpuTinyGolden : public ::testing::TestWithParam<const char*> {
   }
 };
 
+// The goldens are transformers in f32; the GPU runs bf16 weights and activations, which alone moves
+// logits by ~1-2.5% (relative L2) on these random tiny models. 3e-2 bounds that; a wrong kernel gives
+// O(1).
 TEST_P(GpuTinyGolden, PromptLogitsMatchTransformers) {
   const auto g = golden::read_golden(golden_dir(GetParam()));
   Model& m = gpu_model(golden_dir(GetParam()));
@@ -89,22 +92,41 @@ TEST_P(GpuTinyGolden, PromptLogitsMatchTransformers) {
     const auto got = all_logits(m, g.prompts[i], 0);
     const double e = rel_err(got, ref.data);
     std::printf("%s prompt %zu: rel err vs transformers %.3g\n", GetParam(), i, e);
-    EXPECT_LT(e, 2e-2) << GetParam() << " prompt " << i;  // bf16 weights/activations vs f32 reference
+    EXPECT_LT(e, 3e-2) << GetParam() << " prompt " << i;
   }
 }
 
-TEST_P(GpuTinyGolden, GreedyMatchesTransformers) {
+// Greedy continuations equal transformers' (f32) token for token, except that a bf16 run may take
+// the other branch at a near-tie: at the first divergence, the f32 oracle (the CPU model, equal to
+// transformers within 1e-4) must rank the two tokens within 0.1 x the rms of its logit row.
+TEST_P(GpuTinyGolden, GreedyMatchesTransformersUpToNearTies) {
   const auto g = golden::read_golden(golden_dir(GetParam()));
   Model& m = gpu_model(golden_dir(GetParam()));
-  int same = 0;
+  auto cpu = Model::load_cpu(golden_dir(GetParam()), {.num_threads = 2, .num_kv_pages = 64});
+  int identical = 0;
   for (size_t i = 0; i < g.prompts.size(); ++i) {
     const auto got = greedy_generate(m, g.prompts[i], static_cast<int>(g.greedy[i].size()));
-    size_t first = 0;
-    while (first < got.size() && first < g.greedy[i].size() && got[first] == g.greedy[i][first]) ++first;
-    std::printf("%s prompt %zu: greedy identical for %zu of %zu tokens\n", GetParam(), i, first, g.greedy[i].size());
-    same += got == g.greedy[i];
-    EXPECT_EQ(got, g.greedy[i]) << GetParam() << " prompt " << i;
+    size_t d = 0;
+    while (d < got.size() && d < g.greedy[i].size() && got[d] == g.greedy[i][d]) ++d;
+    if (d == g.greedy[i].size()) {
+      ++identical;
+      std::printf("%s prompt %zu: greedy identical (%zu tokens)\n", GetParam(), i, d);
+      continue;
+    }
+    std::vector<int32_t> prefix = g.prompts[i];
+    prefix.insert(prefix.end(), g.greedy[i].begin(), g.greedy[i].begin() + static_cast<long>(d));
+    std::vector<float> row;
+    greedy_generate(*cpu, prefix, 1, 0, &row);
+    double ss = 0;
+    for (float v : row) ss += double(v) * v;
+    const double rms = std::sqrt(ss / row.size());
+    const double gap = row[static_cast<size_t>(g.greedy[i][d])] - row[static_cast<size_t>(got[d])];
+    std::printf("%s prompt %zu: diverges at token %zu of %zu; oracle gap %.4f (rms %.3f, %.2f%%)\n", GetParam(), i, d,
+                g.greedy[i].size(), gap, rms, 100 * gap / rms);
+    EXPECT_GE(gap, 0.0) << "the oracle must prefer transformers' token";
+    EXPECT_LE(gap, 0.1 * rms) << GetParam() << " prompt " << i << " diverges at token " << d << " without a near-tie";
   }
+  std::printf("%s: %d of %zu continuations identical\n", GetParam(), identical, g.prompts.size());
 }
 
 TEST_P(GpuTinyGolden, ChunkedPrefillAndDecodeAgree) {

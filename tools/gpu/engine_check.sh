@@ -3,12 +3,16 @@
 # throughput` on preset:llama3-8b against transformers generate (tools/peers/hf_generate.py) on the
 # same card in the same run, then further workloads while the time budget lasts. Everything goes
 # to OUT/log.txt; each benchmark's JSON to OUT/<name>.json; a table last.
-# Usage: tools/gpu/engine_check.sh CARRY_DIR OUT_DIR [budget_seconds]
+# Usage: tools/gpu/engine_check.sh CARRY_DIR OUT_DIR [budget_seconds] [mode]
+#   mode full (default): 1024/512 ours + peer, Splitwise, 512/512, 512/1024 (300-600 requests);
+#   mode scale: 1024/512 with 1000 requests and a running set of 1024, at 2048 and 4096 tokens per
+#   iteration (the steady state the offline benchmark should measure), no peer.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
 OUT=${2:?out dir}
 BUDGET=${3:-330}
+MODE=${4:-full}
 t_start=$(date +%s)
 left() { echo $((BUDGET - ($(date +%s) - t_start))); }
 export NANOFLOW_MODELS_DIR=$C/models
@@ -40,11 +44,16 @@ peer() {  # name timeout args...
   echo "$name rc=$?" | tee -a "$LOG"
 }
 
-ours ours_1024_512 150 --input-len 1024 --output-len 512 --num-prompts ${NUM_1024_512:-300}
-peer hf_1024_512 130 --input-len 1024 --output-len 512 --num-prompts 64 --batch-size 64
-ours ours_splitwise 90 --dataset "$C/datasets/AzureLLMInferenceTrace_conv.csv" --num-prompts 600
-ours ours_512_512 70 --input-len 512 --output-len 512 --num-prompts 400
-ours ours_512_1024 80 --input-len 512 --output-len 1024 --num-prompts 300
+if [ "$MODE" = scale ]; then
+  ours ours_1024_512_n1000_b2048 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 1024 --max-batch-tokens 2048
+  ours ours_1024_512_n700_b4096 75 --input-len 1024 --output-len 512 --num-prompts 700 --max-running 1024 --max-batch-tokens 4096
+else
+  ours ours_1024_512 150 --input-len 1024 --output-len 512 --num-prompts ${NUM_1024_512:-300}
+  peer hf_1024_512 130 --input-len 1024 --output-len 512 --num-prompts 64 --batch-size 64
+  ours ours_splitwise 90 --dataset "$C/datasets/AzureLLMInferenceTrace_conv.csv" --num-prompts 600
+  ours ours_512_512 70 --input-len 512 --output-len 512 --num-prompts 400
+  ours ours_512_1024 80 --input-len 512 --output-len 1024 --num-prompts 300
+fi
 
 say "summary"
 python3 - "$OUT" <<'PY' | tee -a "$LOG"
@@ -56,7 +65,7 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
 print(f"{'run':16} {'device':28} {'workload':12} {'reqs':>5} {'total tok/s':>12} {'out tok/s':>10} {'%opt':>6} {'busy':>6}")
 for n, j in rows:
     wl = j.get("workload", "")
-    wl = os.path.basename(wl)[:12]
+    wl = (os.path.basename(wl) if wl.endswith(".csv") else wl)[:12]
     print(f"{n:16} {j.get('device','')[:28]:28} {wl:12} {j.get('num_requests',0):5} {j.get('total_tokens_per_s',0):12.0f} "
           f"{j.get('output_tokens_per_s',0):10.0f} {j.get('percent_of_optimal',0):6.1f} {j.get('gpu_busy_fraction',0):6.3f}")
 d = dict(rows)
