@@ -6,7 +6,7 @@
 # Usage: tools/gpu/engine_check.sh CARRY_DIR OUT_DIR [budget_seconds] [mode]
 #   mode full (default): 1024/512 ours + peer, Splitwise, 512/512, 512/1024 (300-600 requests);
 #   mode scale: 1024/512 with 1000 requests and a running set of 1024, at 2048 and 4096 tokens per
-#   iteration (the steady state the offline benchmark should measure), no peer.
+#   iteration (the steady state the offline benchmark should measure), and the peer.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
@@ -46,6 +46,7 @@ peer() {  # name timeout args...
 
 if [ "$MODE" = scale ]; then
   ours ours_1024_512_n1000_b2048 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 1024 --max-batch-tokens 2048
+  peer hf_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 64 --batch-size 64
   ours ours_1024_512_n700_b4096 75 --input-len 1024 --output-len 512 --num-prompts 700 --max-running 1024 --max-batch-tokens 4096
 else
   ours ours_1024_512 150 --input-len 1024 --output-len 512 --num-prompts ${NUM_1024_512:-300}
