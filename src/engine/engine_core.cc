@@ -251,7 +251,8 @@ void EngineCore::shutdown(bool drain) {
   {
     std::unique_lock lk(mu_);
     accepting_ = false;
-    if (drain) drained_cv_.wait(lk, [this] { return live_.load() == 0 || stop_; });
+    // Timed waits: reap() notifies without holding mu_, so a wake-up may slip between checks.
+    while (drain && live_.load() != 0 && !stop_) drained_cv_.wait_for(lk, std::chrono::milliseconds(20));
     abort_all_ = true;
     stop_ = true;
   }

@@ -1,6 +1,7 @@
 // Engine::create(EngineConfig): model + tokenizer from a path, KV pool sized from the config.
 #include "core/error.h"
 #include "core/log.h"
+#include "engine/cuda_engine.h"
 #include "engine/engine_core.h"
 #include "engine/tokenizer_loading.h"
 #include "loader/weights.h"
@@ -9,8 +10,11 @@
 namespace nanoflow {
 
 std::unique_ptr<Engine> Engine::create(const EngineConfig& config) {
+#if defined(NANOFLOW_HAVE_CUDA)
+  if (config.backend == "cuda") return engine::create_cuda_engine(config);
+#endif
   NF_CHECK_INPUT(config.backend == "cpu") << "backend '" << config.backend
-                                          << "' is not available in this engine yet (use cpu)";
+                                          << "' is not available in this build (use cpu)";
   NF_CHECK_INPUT(config.num_kv_pages >= 0 && config.kv_cache_bytes >= 0) << "KV pool size must not be negative";
   ModelOptions mo;
   mo.num_threads = config.num_threads;
