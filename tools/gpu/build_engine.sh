@@ -2,10 +2,10 @@
 # Builds what tools/gpu/engine_check.sh runs on the GPU machine, from a NANOFLOW_STATIC_DEPS build
 # (../shared/GPU.md: build here, carry binaries), into CARRY_DIR (an ignored folder named in the
 # device tool's `carry`):
-#   CARRY_DIR/bin/nanoflow                 main + bench throughput (linked here directly, so a
+#   CARRY_DIR/bin/nanoflow.xz              main + bench throughput (linked here directly, so a
 #                                          half-edited command of another layer cannot block it;
 #                                          xxhash static, no httplib: no serve on the GPU yet)
-#   CARRY_DIR/bin/gpu_engine_model_test    tests/gpu/engine_model_test.cc
+#   CARRY_DIR/bin/gpu_engine_model_test.xz tests/gpu/engine_model_test.cc
 #   CARRY_DIR/models/<folder>/             config.json (+ tokenizer.json) of the presets used
 # Usage: tools/gpu/build_engine.sh BUILD_DIR CARRY_DIR
 set -euo pipefail
@@ -35,6 +35,8 @@ c++ -o "$carry/bin/nanoflow" "${objs[@]}" "$L/libnf_engine.a" "$L/libnf_model.a"
   /usr/lib/x86_64-linux-gnu/libxxhash.a "$L/libnf_tokenizer.a" "$L/libnf_core.a" /usr/lib/x86_64-linux-gnu/libpcre2-8.a \
   -L/usr/local/cuda/lib64 -lcublasLt -lcudart_static -lcuda -lm -lpthread -ldl -lrt -static-libstdc++ -static-libgcc
 strip "$carry/bin/nanoflow" "$carry/bin/gpu_engine_model_test"
+# Static OpenBLAS makes each binary ~30 MB; xz brings them to ~3 MB (the carry limit is 64 MiB).
+xz -T2 -6 -f "$carry/bin/nanoflow" "$carry/bin/gpu_engine_model_test"
 for m in Meta-Llama-3-8B-Instruct Qwen2-7B-Instruct Mixtral-8x7B-Instruct-v0.1; do
   mkdir -p "$carry/models/$m"
   cp "$shared/models/$m/config.json" "$carry/models/$m/"

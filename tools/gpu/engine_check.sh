@@ -19,6 +19,7 @@ export NANOFLOW_MODELS_DIR=$C/models
 LOG=$OUT/log.txt
 say() { echo "== $* (t=$(($(date +%s) - t_start))s)" | tee -a "$LOG"; }
 
+for f in "$C"/bin/*.xz; do [ -e "$f" ] && xz -dkf "$f"; done
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$LOG"
 
 say "gpu tests"
