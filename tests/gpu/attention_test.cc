@@ -79,28 +79,33 @@ TEST(GpuAttention, DecodeMatchesCpu) {
     auto plan = cuda::plan_decode_attention(S, c.hkv, max_kv, c.cta_budget);
     if (c.cta_budget > 0) EXPECT_GT(plan.num_splits, 1) << "the case means to test the merge";
     DeviceBuffer ws(std::max<size_t>(16, cuda::decode_attention_workspace_floats(S, c.hq, c.d, plan.num_splits) * 4));
-    DeviceBuffer dout(size_t(S) * c.hq * c.d * 2);
-    poison(dout);
-    poison(ws);
-    cuda::DecodeAttentionParams p;
-    p.q = s.dq.as<bf16>();
-    p.k_cache = s.dk.as<bf16>();
-    p.v_cache = s.dv.as<bf16>();
-    p.kv_len = s.dkv_len.as<int32_t>();
-    p.page_start = s.dpage_start.as<int32_t>();
-    p.page_ids = s.dpage_ids.as<int32_t>();
-    p.out = dout.as<bf16>();
-    p.workspace = ws.as<float>();
-    p.num_seqs = S;
-    p.hq = c.hq;
-    p.hkv = c.hkv;
-    p.head_dim = c.d;
-    p.scale = 1.f / std::sqrt(float(c.d));
-    p.num_splits = plan.num_splits;
-    p.chunk_tokens = plan.chunk_tokens;
-    cuda::decode_attention(p, nullptr);
-    sync();
-    EXPECT_CLOSE(download_bf16(dout, size_t(S) * c.hq * c.d), s.reference(), kTol);
+    const auto ref = s.reference();
+    for (int variant = 1; variant <= cuda::kDecodeAttentionVariants; ++variant) {
+      SCOPED_TRACE(testing::Message() << "variant " << variant);
+      DeviceBuffer dout(size_t(S) * c.hq * c.d * 2);
+      poison(dout);
+      poison(ws);
+      cuda::DecodeAttentionParams p;
+      p.q = s.dq.as<bf16>();
+      p.k_cache = s.dk.as<bf16>();
+      p.v_cache = s.dv.as<bf16>();
+      p.kv_len = s.dkv_len.as<int32_t>();
+      p.page_start = s.dpage_start.as<int32_t>();
+      p.page_ids = s.dpage_ids.as<int32_t>();
+      p.out = dout.as<bf16>();
+      p.workspace = ws.as<float>();
+      p.num_seqs = S;
+      p.hq = c.hq;
+      p.hkv = c.hkv;
+      p.head_dim = c.d;
+      p.scale = 1.f / std::sqrt(float(c.d));
+      p.num_splits = plan.num_splits;
+      p.chunk_tokens = plan.chunk_tokens;
+      p.variant = variant;
+      cuda::decode_attention(p, nullptr);
+      sync();
+      EXPECT_CLOSE(download_bf16(dout, size_t(S) * c.hq * c.d), ref, kTol);
+    }
   }
 }
 

@@ -20,19 +20,19 @@ namespace {
 
 using namespace dev;
 
-constexpr int kWarps = 4;
-constexpr int kTile = 64;    // keys per tile; each warp takes 16
-constexpr int kStages = 3;
 constexpr int kRows = 16;    // mma M: query heads of the group, zero-padded
 constexpr float kLog2e = 1.4426950408889634f;
 
-template <int D>
+// Variants: warps per CTA (each takes 16 keys of a tile, so a tile is 16 * kWarps keys), stages of
+// the cp.async ring (kStages - 1 tiles in flight while one is used), CTAs an SM holds.
+template <int D, int kWarps, int kStages>
 constexpr int smem_bytes() {
-  return (kRows + 2 * kStages * kTile) * (D + 8) * 2;
+  return (kRows + 2 * kStages * 16 * kWarps) * (D + 8) * 2;
 }
 
-template <int D>
-__global__ void __launch_bounds__(kWarps * 32, 2) decode_attention_kernel(DecodeAttentionParams p) {
+template <int D, int kWarps, int kStages, int kMinBlocks>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_kernel(DecodeAttentionParams p) {
+  constexpr int kTile = 16 * kWarps;
   constexpr int kPitch = D + 8;
   constexpr int kChunks = D / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -56,24 +56,41 @@ __global__ void __launch_bounds__(kWarps * 32, 2) decode_attention_kernel(Decode
     const __nv_bfloat16* src = p.q + (static_cast<int64_t>(seq) * p.hq + kvh * G + (ok ? r : 0)) * D + c * 8;
     cp_async16(smem_u32(sQ + r * kPitch + c * 8), src, ok);
   }
+  // Each thread copies the same 16-byte column c of rows r0, r0 + kRowStep, ... of a tile. The
+  // tile's page ids are loaded first, all at once, so the cp.async addresses wait on one load
+  // latency instead of one per copy.
+  constexpr int kThreads = kWarps * 32;
+  constexpr int kRowStep = kThreads / kChunks;
+  constexpr int kRowsPerThread = kTile / kRowStep;
+  static_assert(kThreads % kChunks == 0 && kTile % kRowStep == 0, "tile copy layout");
+  const int c_col = tid % kChunks, r0 = tid / kChunks;
   auto load_tile = [&](int tile) {
     const int stage = tile % kStages;
-    for (int i = tid; i < kTile * kChunks; i += kWarps * 32) {
-      const int r = i / kChunks, c = i % kChunks;
-      const int key = start + tile * kTile + r;
+    const int key_base = start + tile * kTile;  // a multiple of 16: tiles never straddle a page start
+    int32_t pg[kRowsPerThread];
+#pragma unroll
+    for (int j = 0; j < kRowsPerThread; ++j) {
+      const int key = min(key_base + r0 + j * kRowStep, end - 1);
+      pg[j] = __ldg(pages + (key >> 4));
+    }
+#pragma unroll
+    for (int j = 0; j < kRowsPerThread; ++j) {
+      const int r = r0 + j * kRowStep;
+      const int key = key_base + r;
       const bool ok = key < end;
-      const int kk = ok ? key : start;
-      const int64_t off = (static_cast<int64_t>(pages[kk >> 4]) * 16 + (kk & 15)) * slot_stride +
-                          static_cast<int64_t>(kvh) * D + c * 8;
-      cp_async16(smem_u32(sK + (stage * kTile + r) * kPitch + c * 8), p.k_cache + off, ok);
-      cp_async16(smem_u32(sV + (stage * kTile + r) * kPitch + c * 8), p.v_cache + off, ok);
+      const int64_t off = (static_cast<int64_t>(pg[j]) * 16 + (key & 15)) * slot_stride +
+                          static_cast<int64_t>(kvh) * D + c_col * 8;
+      cp_async16(smem_u32(sK + (stage * kTile + r) * kPitch + c_col * 8), p.k_cache + off, ok);
+      cp_async16(smem_u32(sV + (stage * kTile + r) * kPitch + c_col * 8), p.v_cache + off, ok);
     }
   };
-  // Prologue: Q with tile 0 (one group), tile 1 (another, possibly empty: groups stay counted).
-  if (n_tiles > 0) load_tile(0);
-  cp_async_commit();
-  if (n_tiles > 1) load_tile(1);
-  cp_async_commit();
+  // Prologue: Q with tile 0 (one group), then tiles 1 .. kStages - 2 (possibly empty groups: the
+  // count of committed groups stays uniform, so wait_group below is exact).
+#pragma unroll
+  for (int t = 0; t < kStages - 1; ++t) {
+    if (t < n_tiles) load_tile(t);
+    cp_async_commit();
+  }
 
   uint32_t qa[D / 16][4];
   float o[D / 8][4];
@@ -83,9 +100,9 @@ __global__ void __launch_bounds__(kWarps * 32, 2) decode_attention_kernel(Decode
   const float sl2 = p.scale * kLog2e;
 
   for (int t = 0; t < n_tiles; ++t) {
-    if (t + 2 < n_tiles) load_tile(t + 2);  // its stage was released by the barrier ending t - 1
+    if (t + kStages - 1 < n_tiles) load_tile(t + kStages - 1);  // stage freed by the barrier ending t - 1
     cp_async_commit();
-    cp_async_wait<2>();                     // tile t (and Q) have landed for this thread
+    cp_async_wait<kStages - 1>();           // tile t (and Q) have landed for this thread
     __syncthreads();                        // ... and for every thread
     if (t == 0) {
 #pragma unroll
@@ -159,7 +176,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2) decode_attention_kernel(Decode
       mma_bf16(o[2 * n2], pa, b0, b1);
       mma_bf16(o[2 * n2 + 1], pa, b2, b3);
     }
-    __syncthreads();  // stage t % 3 is refilled two iterations later
+    __syncthreads();  // stage t % kStages is refilled kStages - 1 iterations later
   }
   cp_async_wait<0>();
   __syncthreads();
@@ -236,14 +253,30 @@ __global__ void decode_attention_merge_kernel(DecodeAttentionParams p) {
   p.out[(static_cast<int64_t>(seq) * p.hq + h) * p.head_dim + d] = __float2bfloat16(W > 0.f ? O / W : 0.f);
 }
 
+template <int D, int kWarps, int kStages, int kMinBlocks>
+cudaError_t launch_v(const DecodeAttentionParams& p, cudaStream_t stream) {
+  constexpr int smem = smem_bytes<D, kWarps, kStages>();
+  static_assert(smem >= (kWarps * kRows * D + 2 * kWarps * kRows) * 4, "merge scratch fits");
+  auto kernel = decode_attention_kernel<D, kWarps, kStages, kMinBlocks>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+// The one dispatch point of the variants (STYLE.md): 0 = the default, measured best.
 template <int D>
 cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
-  static_assert(smem_bytes<D>() >= (kWarps * kRows * D + 2 * kWarps * kRows) * 4, "merge scratch fits");
-  constexpr int smem = smem_bytes<D>();
-  cudaError_t e = cudaFuncSetAttribute(decode_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (e != cudaSuccess) return e;
-  decode_attention_kernel<D><<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
-  return cudaGetLastError();
+  switch (p.variant) {
+    case 0:
+    case 1: return launch_v<D, 4, 3, 2>(p, stream);   // 64-key tiles, 2 in flight, 2 CTAs/SM
+    case 2: return launch_v<D, 4, 6, 1>(p, stream);   // 64-key tiles, 5 in flight, 1 CTA/SM
+    case 3: return launch_v<D, 2, 6, 2>(p, stream);   // 32-key tiles, 5 in flight, 2 CTAs/SM
+    case 4: return launch_v<D, 2, 12, 1>(p, stream);  // 32-key tiles, 11 in flight, 1 CTA/SM
+    case 5: return launch_v<D, 4, 2, 3>(p, stream);   // 64-key tiles, 1 in flight, 3 CTAs/SM
+    case 6: return launch_v<D, 2, 4, 4>(p, stream);   // 32-key tiles, 3 in flight, 4 CTAs/SM
+    default: return cudaErrorInvalidValue;
+  }
 }
 
 }  // namespace

@@ -34,7 +34,9 @@ struct DecodeAttentionParams {
   float scale = 0.f;                       // softmax scale, usually 1/sqrt(head_dim)
   int num_splits = 1;                      // from plan_decode_attention
   int chunk_tokens = 0;                    // KV tokens per split (multiple of 64)
+  int variant = 0;                         // kernel variant (decode_attention.cu); 0 = default
 };
+inline constexpr int kDecodeAttentionVariants = 6;
 
 struct DecodeAttentionPlan {
   int num_splits = 1;
