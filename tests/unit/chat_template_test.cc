@@ -163,6 +163,9 @@ TEST(JinjaCompile, RefusesUnsupportedConstructs) {
       "{{ '\\N{BULLET}' }}",
       "{{ x | map('wordcount') }}",
       "{{ x | select('foo') }}",
+      "{{ '%s and %d' % (a, 1) }}",
+      "{{ x | title }}",
+      "{{ 'a'.title() }}",
   };
   for (const char* src : unsupported) EXPECT_EQ(compile_error_kind(src), ErrorKind::kUnsupported) << src;
 }
@@ -202,6 +205,7 @@ TEST(JinjaLimits, HostileTemplatesAreBounded) {
       "{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}",
       "{% set ns = namespace(x=[]) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}{% endfor %}",
       "{% for i in range(60000) %}{% for j in range(60000) %}{% endfor %}{% endfor %}",           // steps
+      "{% for i in range(60000) %}{% for j in range(60000) %}{% if loop.last %}{% endif %}{% endfor %}{% endfor %}",
       "{{ 'ab' | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx')"
       " | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') | replace('', 'xxxxxxxxxxxxxxxx') }}",
       "{{ ('x\n' * 1000) | indent(width=100000) }}",

@@ -76,6 +76,7 @@ struct Node {
   Body body;                    // for / set-block / scope body
   Body else_body;
   Target target;
+  bool uses_loop = true;        // for: the body names `loop` (else the loop object is not built)
 };
 
 }  // namespace nanoflow::jinja

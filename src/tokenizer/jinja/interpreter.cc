@@ -188,6 +188,10 @@ Interpreter::Flow Interpreter::exec_for(const Node& n, Scope& scope, std::string
     step(n.line);
     Scope frame{&scope, {}};
     assign(n.target, items[i], frame, n.line);
+    if (!n.uses_loop) {
+      if (exec(n.body, frame, out) == Flow::kBreak) break;
+      continue;
+    }
     auto cycle = std::make_shared<LoopCycle>();
     cycle->index0 = i;
     DictData loop;

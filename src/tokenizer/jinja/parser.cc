@@ -244,8 +244,10 @@ class Parser {
     if (is_name("recursive")) unsupported("recursive loops are not supported");
     expect_block_end();
     ++loop_depth_;
+    const int refs_before = loop_refs_;
     std::string end;
     n->body = subparse({"endfor", "else"}, &end);
+    n->uses_loop = loop_refs_ != refs_before;
     --loop_depth_;
     next();
     if (end == "else") {
@@ -423,6 +425,10 @@ class Parser {
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
       const std::string op = cur().text;
       const int line = cur().line;
+      // Python's printf-style formatting ('%s' % x) is not implemented: refuse it here when the
+      // left side is a string literal (otherwise it fails at render time, kUnsupported).
+      if (op == "%" && l->kind == Expr::Kind::kLiteral && l->value.is_string())
+        unsupported("printf-style string formatting ('...' % x) is not supported");
       next();
       l = binary(op, std::move(l), parse_pow(), line);
     }
@@ -472,6 +478,7 @@ class Parser {
         if (n == "true" || n == "True") return literal(Value(true), line);
         if (n == "false" || n == "False") return literal(Value(false), line);
         if (n == "none" || n == "None") return literal(Value::none(), line);
+        if (n == "loop") ++loop_refs_;
         auto e = make(Expr::Kind::kName, line);
         e->name = n;
         return seal(std::move(e));
@@ -713,6 +720,7 @@ class Parser {
   int max_nesting_;
   int depth_ = 0;
   int loop_depth_ = 0;
+  int loop_refs_ = 0;  // how many times the name `loop` was read so far
 };
 
 }  // namespace

@@ -53,7 +53,7 @@ int Value::depth() const {
     case Kind::kDict: return dict().depth;
     case Kind::kNamespace: {
       int d = 0;
-      for (const auto& kv : ns_->items) d = std::max(d, kv.second.depth());
+      for (const auto& kv : namespace_data().items) d = std::max(d, kv.second.depth());
       return d + 1;
     }
     default: return 0;
@@ -65,7 +65,7 @@ Value Value::list(std::vector<Value> items, bool is_tuple, const char* view) {
   for (const auto& it : items) deepest = std::max(deepest, it.depth());
   Value v;
   v.kind_ = Kind::kList;
-  v.obj_ = std::make_shared<const ListData>(ListData{std::move(items), is_tuple, checked_depth(deepest), view});
+  v.obj_ = std::make_shared<ListData>(ListData{std::move(items), is_tuple, checked_depth(deepest), view});
   return v;
 }
 
@@ -75,21 +75,22 @@ Value Value::dict(DictData d) {
   d.depth = checked_depth(deepest);
   Value v;
   v.kind_ = Kind::kDict;
-  v.obj_ = std::make_shared<const DictData>(std::move(d));
+  v.obj_ = std::make_shared<DictData>(std::move(d));
   return v;
 }
 
 Value Value::make_namespace(DictData d) {
   Value v;
   v.kind_ = Kind::kNamespace;
-  v.ns_ = std::make_shared<DictData>(std::move(d));
+  v.obj_ = std::make_shared<DictData>(std::move(d));
   return v;
 }
 
 Value Value::callable(std::shared_ptr<const Callable> fn) {
   Value v;
   v.kind_ = Kind::kCallable;
-  v.fn_ = std::move(fn);
+  // The pointer is stored type-erased; callable_fn() restores the type (kind_ says which).
+  v.obj_ = std::const_pointer_cast<Callable>(std::move(fn));
   return v;
 }
 
@@ -100,7 +101,11 @@ double Value::as_float() const {
 
 const ListData& Value::list() const { return *static_cast<const ListData*>(obj_.get()); }
 const DictData& Value::dict() const { return *static_cast<const DictData*>(obj_.get()); }
-DictData& Value::namespace_data() const { return *ns_; }
+DictData& Value::namespace_data() const { return *static_cast<DictData*>(obj_.get()); }
+std::shared_ptr<const Callable> Value::callable_fn() const {
+  if (kind_ != Kind::kCallable) return nullptr;
+  return std::static_pointer_cast<const Callable>(obj_);
+}
 
 bool Value::truthy() const {
   switch (kind_) {

@@ -88,7 +88,7 @@ class Value {
   const ListData& list() const;
   const DictData& dict() const;             // dict
   DictData& namespace_data() const;         // namespace (mutable)
-  const std::shared_ptr<const Callable>& callable_fn() const { return fn_; }
+  std::shared_ptr<const Callable> callable_fn() const;
 
   int depth() const;                // container nesting: 0 for scalars
   bool truthy() const;              // Python bool(); Undefined is false
@@ -100,9 +100,9 @@ class Value {
   int64_t i_ = 0;
   double f_ = 0;
   std::string s_;
-  std::shared_ptr<const void> obj_;       // ListData or DictData, by kind_
-  std::shared_ptr<DictData> ns_;          // namespace
-  std::shared_ptr<const Callable> fn_;    // callable
+  // ListData, DictData (dict or namespace) or Callable, by kind_. One pointer keeps Value small
+  // (values are copied a lot); only a namespace is ever modified through it.
+  std::shared_ptr<void> obj_;
 };
 
 // Python str(v) (what {{ v }} prints; Undefined prints as ""), and repr(v) (how items print
