@@ -40,6 +40,7 @@ struct GenerateOptions {
   int batch = 1;             // copies of the prompt decoded together (throughput measurement)
   int chunk = 0;             // prefill chunk size in tokens (0 = whole prompt in one step)
   bool ignore_eos = false;
+  bool bf16_weights = false;  // ModelOptions::bf16_weights
 };
 
 std::vector<int32_t> parse_ids(const std::string& s) {
@@ -107,7 +108,7 @@ int run_generate(const GenerateOptions& o) {
   auto t_load = std::chrono::steady_clock::now();
   const int64_t ctx = static_cast<int64_t>(prompt.size()) + o.max_tokens;
   const int64_t pages_per_seq = (ctx + kPageSize - 1) / kPageSize;
-  auto model = Model::load_cpu(o.model, {.num_threads = o.threads, .num_kv_pages = pages_per_seq * o.batch});
+  auto model = Model::load_cpu(o.model, {.num_threads = o.threads, .num_kv_pages = pages_per_seq * o.batch, .bf16_weights = o.bf16_weights});
   const double load_s = seconds_since(t_load);
   const ModelConfig& cfg = model->config();
   NF_CHECK_INPUT(ctx <= cfg.max_position_embeddings || cfg.max_position_embeddings <= 0)
@@ -209,6 +210,8 @@ NF_REGISTER_COMMAND(generate_cmd, "generate", "generate a completion with the CP
                       sub->add_option("--chunk", o->chunk, "prefill chunk size in tokens (0 = whole prompt)")
                           ->capture_default_str();
                       sub->add_flag("--ignore-eos", o->ignore_eos, "do not stop at EOS");
+                      sub->add_flag("--bf16-weights", o->bf16_weights,
+                                    "keep weights in bf16 (half the memory traffic; results differ slightly)");
                       return [o] { return run_generate(*o); };
                     });
 

@@ -52,6 +52,14 @@ CpuModel::CpuModel(ModelConfig config, CpuWeights weights, const ModelOptions& o
   }
 }
 
+void CpuModel::gemm(const cpu::LinearParams& p, const float* x, const PackedMat& w, const float* bias, float* y) {
+  if (w.bf16) {
+    cpu::linear_packed_bf16(p, x, w.data.as<uint16_t>(), bias, y, pool_.get());
+  } else {
+    cpu::linear_packed(p, x, w.data.as<float>(), bias, y, pool_.get());
+  }
+}
+
 cpu::PagedKv CpuModel::layer_kv(int64_t layer) {
   cpu::PagedKv kv;
   kv.k_pool = k_pools_[layer].as<float>();
@@ -99,8 +107,8 @@ void CpuModel::attention_block(int64_t l, const BatchPlan& plan, int64_t T) {
   const int64_t h = cfg_.hidden_size, q_dim = cfg_.q_dim(), kv_dim = cfg_.kv_dim();
   const int64_t qkv_w = q_dim + 2 * kv_dim;
   float* qkv = ws_.qkv.as<float>();
-  cpu::linear_packed({.m = T, .n = qkv_w, .k = h}, ws_.xn.as<float>(), L.qkv.as<float>(),
-              cfg_.attention_bias ? L.qkv_bias.as<float>() : nullptr, qkv, pool_.get());
+  gemm({.m = T, .n = qkv_w, .k = h}, ws_.xn.as<float>(), L.qkv,
+              cfg_.attention_bias ? L.qkv_bias.as<float>() : nullptr, qkv);
   // Rotate q and k inside the fused buffer (row stride qkv_w).
   cpu::rope(rope_, inv_freq_.data(), qkv, T, cfg_.num_heads, qkv_w, plan.positions.data(), pool_.get());
   cpu::rope(rope_, inv_freq_.data(), qkv + q_dim, T, cfg_.num_kv_heads, qkv_w, plan.positions.data(), pool_.get());
@@ -116,17 +124,17 @@ void CpuModel::attention_block(int64_t l, const BatchPlan& plan, int64_t T) {
   cpu::AttnParams ap;
   ap.num_heads = static_cast<int32_t>(cfg_.num_heads);
   cpu::paged_attention(ap, kv, b, qkv, qkv_w, ws_.attn.as<float>(), pool_.get());
-  cpu::linear_packed({.m = T, .n = h, .k = q_dim}, ws_.attn.as<float>(), L.o_proj.as<float>(), nullptr,
-              ws_.proj.as<float>(), pool_.get());
+  gemm({.m = T, .n = h, .k = q_dim}, ws_.attn.as<float>(), L.o_proj, nullptr,
+              ws_.proj.as<float>());
 }
 
 void CpuModel::dense_mlp(int64_t l, int64_t T) {
   const LayerWeights& L = w_.layers[l];
   const int64_t h = cfg_.hidden_size, inter = cfg_.intermediate_size;
   float* gu = ws_.gate_up.as<float>();
-  cpu::linear_packed({.m = T, .n = 2 * inter, .k = h}, ws_.xn.as<float>(), L.gate_up.as<float>(), nullptr, gu, pool_.get());
+  gemm({.m = T, .n = 2 * inter, .k = h}, ws_.xn.as<float>(), L.gate_up, nullptr, gu);
   cpu::silu_mul(gu, gu + inter, ws_.act.as<float>(), T, inter, 2 * inter, pool_.get());
-  cpu::linear_packed({.m = T, .n = h, .k = inter}, ws_.act.as<float>(), L.down.as<float>(), nullptr, ws_.proj.as<float>(), pool_.get());
+  gemm({.m = T, .n = h, .k = inter}, ws_.act.as<float>(), L.down, nullptr, ws_.proj.as<float>());
 }
 
 // Mixtral sparse MoE: each token goes to its top-k experts; an expert's rows are gathered, run
@@ -137,7 +145,7 @@ void CpuModel::moe_mlp(int64_t l, int64_t T) {
   const int64_t h = cfg_.hidden_size, inter = cfg_.intermediate_size;
   const int64_t E = cfg_.num_experts, K = cfg_.num_experts_per_tok;
   const float* xn = ws_.xn.as<float>();
-  cpu::linear_packed({.m = T, .n = E, .k = h}, xn, L.router.as<float>(), nullptr, ws_.router.as<float>(), pool_.get());
+  gemm({.m = T, .n = E, .k = h}, xn, L.router, nullptr, ws_.router.as<float>());
   int32_t* top_e = ws_.top_e.as<int32_t>();
   float* top_w = ws_.top_w.as<float>();
   cpu::moe_route(ws_.router.as<float>(), T, E, K, top_e, top_w);
@@ -159,9 +167,9 @@ void CpuModel::moe_mlp(int64_t l, int64_t T) {
     if (n == 0) continue;
     for (int64_t i = 0; i < n; ++i) std::memcpy(ex_in + i * h, xn + ws_.ex_rows[i] * h, sizeof(float) * h);
     const ExpertWeights& X = L.experts[e];
-    cpu::linear_packed({.m = n, .n = 2 * inter, .k = h}, ex_in, X.gate_up.as<float>(), nullptr, gu, pool_.get());
+    gemm({.m = n, .n = 2 * inter, .k = h}, ex_in, X.gate_up, nullptr, gu);
     cpu::silu_mul(gu, gu + inter, ws_.act.as<float>(), n, inter, 2 * inter, pool_.get());
-    cpu::linear_packed({.m = n, .n = h, .k = inter}, ws_.act.as<float>(), X.down.as<float>(), nullptr, ex_out, pool_.get());
+    gemm({.m = n, .n = h, .k = inter}, ws_.act.as<float>(), X.down, nullptr, ex_out);
     for (int64_t i = 0; i < n; ++i) {
       float* o = out + ws_.ex_rows[i] * h;
       const float* y = ex_out + i * h;
@@ -208,7 +216,7 @@ void CpuModel::forward(const BatchPlan& plan, float* logits) {
   }
   cpu::add_rmsnorm({.rows = S, .dim = h, .eps = cfg_.rms_norm_eps}, sx, sadd, w_.final_norm.as<float>(),
                    ws_.s_norm.as<float>(), pool_.get());
-  cpu::linear_packed({.m = S, .n = cfg_.vocab_size, .k = h}, ws_.s_norm.as<float>(), w_.lm_head.as<float>(), nullptr, logits, pool_.get());
+  gemm({.m = S, .n = cfg_.vocab_size, .k = h}, ws_.s_norm.as<float>(), w_.lm_head, nullptr, logits);
 }
 
 void CpuModel::copy_page(int32_t src, int32_t dst) {

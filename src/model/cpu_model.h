@@ -50,6 +50,8 @@ class CpuModel final : public Model {
  private:
   void reserve(int64_t tokens, int64_t samples);
   cpu::PagedKv layer_kv(int64_t layer);
+  // y = x · w^T through the packed kernel of w's element type, on pool_.
+  void gemm(const cpu::LinearParams& p, const float* x, const PackedMat& w, const float* bias, float* y);
   void attention_block(int64_t layer, const BatchPlan& plan, int64_t T);
   void dense_mlp(int64_t layer, int64_t T);
   void moe_mlp(int64_t layer, int64_t T);

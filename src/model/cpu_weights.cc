@@ -35,14 +35,21 @@ HostBuffer read_mat(const WeightStore& store, const std::string& name, int64_t r
   return b;
 }
 
-HostBuffer pack(const HostBuffer& plain, int64_t rows, int64_t cols) {
-  HostBuffer b = alloc_f32(cpu::packed_weight_floats(rows, cols));
-  cpu::pack_weight(plain.as<float>(), rows, cols, b.as<float>());
-  return b;
+PackedMat pack(const HostBuffer& plain, int64_t rows, int64_t cols, bool bf16) {
+  PackedMat m;
+  m.bf16 = bf16;
+  const int64_t n = cpu::packed_weight_floats(rows, cols);
+  if (bf16) {
+    m.data = HostBuffer(static_cast<size_t>(checked_mul(static_cast<uint64_t>(n), 2)));
+    cpu::pack_weight_bf16(plain.as<float>(), rows, cols, m.data.as<uint16_t>());
+  } else {
+    m.data = alloc_f32(n);
+    cpu::pack_weight(plain.as<float>(), rows, cols, m.data.as<float>());
+  }
+  return m;
 }
-
-HostBuffer read_packed(const WeightStore& store, const std::string& name, int64_t rows, int64_t cols) {
-  return pack(read_mat(store, name, rows, cols), rows, cols);
+PackedMat read_packed(const WeightStore& store, const std::string& name, int64_t rows, int64_t cols, bool bf16) {
+  return pack(read_mat(store, name, rows, cols), rows, cols, bf16);
 }
 
 // Stacks tensors of the same width into one [sum rows, cols] matrix (fused projections).
@@ -67,33 +74,33 @@ HostBuffer read_stacked(const WeightStore& store, const std::vector<std::pair<st
 
 }  // namespace
 
-CpuWeights load_cpu_weights(const WeightStore& store, const ModelConfig& c) {
+CpuWeights load_cpu_weights(const WeightStore& store, const ModelConfig& c, bool bf16) {
   const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), inter = c.intermediate_size;
   CpuWeights w;
   w.embed = read_mat(store, "embed_tokens", c.vocab_size, h);
   w.final_norm = read_vec(store, "final_norm", h);
   // Tied: HF uses the embedding as the head even if the checkpoint also ships an lm_head.
-  w.lm_head = c.tie_word_embeddings ? pack(w.embed, c.vocab_size, h) : read_packed(store, "lm_head", c.vocab_size, h);
+  w.lm_head = c.tie_word_embeddings ? pack(w.embed, c.vocab_size, h, bf16) : read_packed(store, "lm_head", c.vocab_size, h, bf16);
   w.layers.resize(c.num_layers);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
     LayerWeights& L = w.layers[i];
     L.attn_norm = read_vec(store, p + "attn_norm", h);
-    L.qkv = pack(read_stacked(store, {{p + "q_proj", q}, {p + "k_proj", kv}, {p + "v_proj", kv}}, h), q + 2 * kv, h);
+    L.qkv = pack(read_stacked(store, {{p + "q_proj", q}, {p + "k_proj", kv}, {p + "v_proj", kv}}, h), q + 2 * kv, h, bf16);
     if (c.attention_bias) L.qkv_bias = read_stacked(store, {{p + "q_bias", q}, {p + "k_bias", kv}, {p + "v_bias", kv}}, 0);
-    L.o_proj = read_packed(store, p + "o_proj", h, q);
+    L.o_proj = read_packed(store, p + "o_proj", h, q, bf16);
     L.mlp_norm = read_vec(store, p + "mlp_norm", h);
     if (c.num_experts == 0) {
-      L.gate_up = pack(read_stacked(store, {{p + "gate_proj", inter}, {p + "up_proj", inter}}, h), 2 * inter, h);
-      L.down = read_packed(store, p + "down_proj", h, inter);
+      L.gate_up = pack(read_stacked(store, {{p + "gate_proj", inter}, {p + "up_proj", inter}}, h), 2 * inter, h, bf16);
+      L.down = read_packed(store, p + "down_proj", h, inter, bf16);
     } else {
-      L.router = read_packed(store, p + "router", c.num_experts, h);
+      L.router = read_packed(store, p + "router", c.num_experts, h, /*bf16=*/false);  // tiny; keeps routing exact
       L.experts.resize(c.num_experts);
       for (int64_t e = 0; e < c.num_experts; ++e) {
         const std::string pe = p + "experts." + std::to_string(e) + ".";
         L.experts[e].gate_up =
-            pack(read_stacked(store, {{pe + "gate_proj", inter}, {pe + "up_proj", inter}}, h), 2 * inter, h);
-        L.experts[e].down = read_packed(store, pe + "down_proj", h, inter);
+            pack(read_stacked(store, {{pe + "gate_proj", inter}, {pe + "up_proj", inter}}, h), 2 * inter, h, bf16);
+        L.experts[e].down = read_packed(store, pe + "down_proj", h, inter, bf16);
       }
     }
   }

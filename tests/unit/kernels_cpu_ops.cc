@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/cpu/ops.h"
 
@@ -356,5 +357,24 @@ TEST(KernelsCpu, LinearPackedMatchesNaive) {
         for (int c = 0; c < k; ++c) s += double(x[i * ldx + c]) * w[j * k + c];
         EXPECT_NEAR(y[i * ldy + j], s, 1e-4) << m << "x" << n << "x" << k << " at " << i << "," << j;
       }
+  }
+}
+
+TEST(KernelsCpu, LinearPackedBf16MatchesNaiveOnRoundedWeights) {
+  ThreadPool pool(2);
+  for (auto [m, n, k] : {std::tuple{1, 7, 5}, {9, 100, 64}, {33, 70, 40}}) {
+    auto x = randn(m * k, 31), w = randn(n * k, 32);
+    std::vector<uint16_t> packed(packed_weight_floats(n, k));
+    pack_weight_bf16(w.data(), n, k, packed.data());
+    std::vector<float> y(m * n);
+    linear_packed_bf16({.m = m, .n = n, .k = k}, x.data(), packed.data(), nullptr, y.data(), &pool);
+    std::vector<double> ref(m * n);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double s = 0;
+        for (int c = 0; c < k; ++c) s += double(x[i * k + c]) * bf16_to_f32(f32_to_bf16(w[j * k + c]));
+        ref[i * n + j] = s;
+      }
+    EXPECT_LT(max_abs_diff(y, ref), 1e-4f) << m << "x" << n << "x" << k;
   }
 }

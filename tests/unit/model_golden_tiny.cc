@@ -245,3 +245,19 @@ TEST(TinyGoldenErrors, ShapeMismatchNamesTheTensor) {
 }
 
 }  // namespace
+
+namespace {
+
+// bf16 weight storage (ModelOptions::bf16_weights) is exact for a checkpoint whose weights are
+// bf16 already: the Mixtral golden was saved in bf16, so the bf16 path must match transformers too.
+TEST(TinyGoldenBf16, Bf16WeightsOnBf16CheckpointMatchTransformers) {
+  const auto g = golden::read_golden(golden_dir("mixtral"));
+  ASSERT_EQ(g.meta.at("weights_dtype"), "bf16");
+  auto m = Model::load_cpu(golden_dir("mixtral"), {.num_threads = 2, .num_kv_pages = 32, .bf16_weights = true});
+  for (size_t i = 0; i < g.prompts.size(); ++i) {
+    EXPECT_LT(max_diff(all_logits(*m, g.prompts[i], 0), g.logits.at("prompt" + std::to_string(i)).data), 1e-3f);
+    EXPECT_EQ(greedy_generate(*m, g.prompts[i], static_cast<int>(g.greedy[i].size())), g.greedy[i]) << i;
+  }
+}
+
+}  // namespace

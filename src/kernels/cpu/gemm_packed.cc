@@ -10,11 +10,15 @@
 // n_pad = n rounded up to 32 (extra rows zero), so panels come in pairs: the AVX-512 micro-kernel
 // computes an 8-row x 32-column block of y with 16 accumulators, one broadcast of x per row and two
 // panel loads per kk.
+// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized on their own undefined-vector
+// idiom (_mm512_undefined_epi32); the warning is about the header, not this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/cpu/ops.h"
 
@@ -37,15 +41,24 @@ inline void store_cols(float* y, const V& v, int64_t cols) {
   }
 }
 
-template <int MR>
-__attribute__((target("avx512f"))) void block_avx512(const float* x, int64_t ldx, const float* pa, int64_t k,
+// 16 weights as f32: a plain load, or bf16 widened (bf16 is the top half of an f32).
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+__attribute__((target("avx512f"))) inline __m512 load16(const uint16_t* p) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+inline float to_f32(float v) { return v; }
+inline float to_f32(uint16_t v) { return bf16_to_f32(v); }
+
+template <class W, int MR>
+__attribute__((target("avx512f"))) void block_avx512(const float* x, int64_t ldx, const W* pa, int64_t k,
                                                      float* y, int64_t ldy, int64_t cols) {
   __m512 acc0[MR], acc1[MR];
   for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
-  const float* pb = pa + k * kPanel;  // second panel of the pair
+  const W* pb = pa + k * kPanel;  // second panel of the pair
   for (int64_t kk = 0; kk < k; ++kk) {
-    const __m512 w0 = _mm512_loadu_ps(pa + kk * kPanel);
-    const __m512 w1 = _mm512_loadu_ps(pb + kk * kPanel);
+    const __m512 w0 = load16(pa + kk * kPanel);
+    const __m512 w1 = load16(pb + kk * kPanel);
     for (int i = 0; i < MR; ++i) {
       const __m512 xv = _mm512_set1_ps(x[i * ldx + kk]);
       acc0[i] = _mm512_fmadd_ps(xv, w0, acc0[i]);
@@ -59,39 +72,41 @@ __attribute__((target("avx512f"))) void block_avx512(const float* x, int64_t ldx
 }
 
 // Portable version of the same block (plain loops, no FMA contraction assumed).
-template <int MR>
-void block_generic(const float* x, int64_t ldx, const float* pa, int64_t k, float* y, int64_t ldy, int64_t cols) {
+template <class W, int MR>
+void block_generic(const float* x, int64_t ldx, const W* pa, int64_t k, float* y, int64_t ldy, int64_t cols) {
   float acc[MR][kNr] = {};
-  const float* pb = pa + k * kPanel;
+  const W* pb = pa + k * kPanel;
   for (int64_t kk = 0; kk < k; ++kk) {
-    const float* w0 = pa + kk * kPanel;
-    const float* w1 = pb + kk * kPanel;
+    const W* w0 = pa + kk * kPanel;
+    const W* w1 = pb + kk * kPanel;
     for (int i = 0; i < MR; ++i) {
       const float xv = x[i * ldx + kk];
-      for (int j = 0; j < kPanel; ++j) acc[i][j] += xv * w0[j];
-      for (int j = 0; j < kPanel; ++j) acc[i][kPanel + j] += xv * w1[j];
+      for (int j = 0; j < kPanel; ++j) acc[i][j] += xv * to_f32(w0[j]);
+      for (int j = 0; j < kPanel; ++j) acc[i][kPanel + j] += xv * to_f32(w1[j]);
     }
   }
   for (int i = 0; i < MR; ++i) std::memcpy(y + i * ldy, acc[i], sizeof(float) * std::min<int64_t>(cols, kNr));
 }
 
-using BlockFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t);
+template <class W>
+using BlockFn = void (*)(const float*, int64_t, const W*, int64_t, float*, int64_t, int64_t);
 
-template <template <int> class Sel>
-BlockFn pick(int mr) {
+// The kernel for an mr-row tile (the last tile of m may be short).
+template <class W>
+BlockFn<W> pick(bool avx512, int mr) {
+#define NF_PICK(R) return avx512 ? block_avx512<W, R> : block_generic<W, R>
   switch (mr) {
-    case 1: return Sel<1>::fn;
-    case 2: return Sel<2>::fn;
-    case 3: return Sel<3>::fn;
-    case 4: return Sel<4>::fn;
-    case 5: return Sel<5>::fn;
-    case 6: return Sel<6>::fn;
-    case 7: return Sel<7>::fn;
-    default: return Sel<8>::fn;
+    case 1: NF_PICK(1);
+    case 2: NF_PICK(2);
+    case 3: NF_PICK(3);
+    case 4: NF_PICK(4);
+    case 5: NF_PICK(5);
+    case 6: NF_PICK(6);
+    case 7: NF_PICK(7);
+    default: NF_PICK(8);
   }
+#undef NF_PICK
 }
-template <int MR> struct Avx512Sel { static constexpr BlockFn fn = block_avx512<MR>; };
-template <int MR> struct GenericSel { static constexpr BlockFn fn = block_generic<MR>; };
 
 bool have_avx512() {
   static const bool ok = __builtin_cpu_supports("avx512f");
@@ -105,24 +120,23 @@ int64_t packed_weight_floats(int64_t n, int64_t k) {
   return padded_n(n) * k;
 }
 
-void pack_weight(const float* w, int64_t n, int64_t k, float* packed) {
+namespace {
+
+template <class W, class Convert>
+void pack_impl(const float* w, int64_t n, int64_t k, W* packed, Convert convert) {
   const int64_t np = padded_n(n);
   for (int64_t p = 0; p < np / kPanel; ++p) {
-    float* dst = packed + p * k * kPanel;
+    W* dst = packed + p * k * kPanel;
     for (int64_t j = 0; j < kPanel; ++j) {
       const int64_t row = p * kPanel + j;
-      if (row < n) {
-        const float* src = w + row * k;
-        for (int64_t kk = 0; kk < k; ++kk) dst[kk * kPanel + j] = src[kk];
-      } else {
-        for (int64_t kk = 0; kk < k; ++kk) dst[kk * kPanel + j] = 0.0f;
-      }
+      for (int64_t kk = 0; kk < k; ++kk) dst[kk * kPanel + j] = row < n ? convert(w[row * k + kk]) : W{0};
     }
   }
 }
 
-void linear_packed(const LinearParams& p, const float* x, const float* packed, const float* bias, float* y,
-                   ThreadPool* pool) {
+template <class W>
+void linear_packed_impl(const LinearParams& p, const float* x, const W* packed, const float* bias, float* y,
+                        ThreadPool* pool) {
   NF_CHECK(p.m >= 0 && p.n > 0 && p.k > 0) << "linear_packed m=" << p.m << " n=" << p.n << " k=" << p.k;
   NF_CHECK(!p.accumulate) << "linear_packed does not accumulate";
   if (p.m == 0) return;
@@ -135,16 +149,35 @@ void linear_packed(const LinearParams& p, const float* x, const float* packed, c
   // rows, so a block of panels stays in its core's cache while the row tiles reuse it.
   parallel_for(pool, blocks_n, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const float* pa = packed + b * 2 * p.k * kPanel;
+      const W* pa = packed + b * 2 * p.k * kPanel;
       const int64_t cols = std::min<int64_t>(kNr, p.n - b * kNr);
       for (int64_t i = 0; i < p.m; i += kMr) {
         const int mr = static_cast<int>(std::min<int64_t>(kMr, p.m - i));
-        const BlockFn fn = avx ? pick<Avx512Sel>(mr) : pick<GenericSel>(mr);
-        fn(x + i * ldx, ldx, pa, p.k, y + i * ldy + b * kNr, ldy, cols);
+        pick<W>(avx, mr)(x + i * ldx, ldx, pa, p.k, y + i * ldy + b * kNr, ldy, cols);
       }
     }
   });
   if (bias != nullptr) add_bias(y, bias, p.m, p.n, ldy);
+}
+
+}  // namespace
+
+void pack_weight(const float* w, int64_t n, int64_t k, float* packed) {
+  pack_impl(w, n, k, packed, [](float v) { return v; });
+}
+
+void pack_weight_bf16(const float* w, int64_t n, int64_t k, uint16_t* packed) {
+  pack_impl(w, n, k, packed, [](float v) { return f32_to_bf16(v); });
+}
+
+void linear_packed(const LinearParams& p, const float* x, const float* packed, const float* bias, float* y,
+                   ThreadPool* pool) {
+  linear_packed_impl(p, x, packed, bias, y, pool);
+}
+
+void linear_packed_bf16(const LinearParams& p, const float* x, const uint16_t* packed, const float* bias, float* y,
+                        ThreadPool* pool) {
+  linear_packed_impl(p, x, packed, bias, y, pool);
 }
 
 }  // namespace nanoflow::cpu

@@ -43,6 +43,12 @@ int64_t packed_weight_floats(int64_t n, int64_t k);  // size of the packed buffe
 void pack_weight(const float* w, int64_t n, int64_t k, float* packed);
 void linear_packed(const LinearParams& p, const float* x, const float* packed, const float* bias, float* y,
                    ThreadPool* pool = nullptr);
+// The same with the packed weight stored as bf16 (rounded to nearest even; same panel layout,
+// uint16 elements): half the bytes streamed per step, f32 arithmetic. Not bit-compatible with
+// the f32 model unless the weights are bf16-exact.
+void pack_weight_bf16(const float* w, int64_t n, int64_t k, uint16_t* packed);
+void linear_packed_bf16(const LinearParams& p, const float* x, const uint16_t* packed, const float* bias, float* y,
+                        ThreadPool* pool = nullptr);
 
 // ---- elementwise / row ops -------------------------------------------------------------------
 // out[t, :] = table[ids[t], :]. table: [vocab, dim]; out: [n, dim]. Throws Error(kInvalidInput)
