@@ -6,7 +6,6 @@
 
 #include "core/checked.h"
 #include "core/error.h"
-#include "core/log.h"
 
 namespace nanoflow::model_cpu {
 namespace {
@@ -14,7 +13,7 @@ namespace {
 // Default KV pool when ModelOptions leaves it 0: 256 pages = 4096 tokens.
 constexpr int64_t kDefaultKvPages = 256;
 
-HostBuffer grow(HostBuffer& /*old*/, int64_t floats) {
+HostBuffer alloc_floats(int64_t floats) {
   return HostBuffer(static_cast<size_t>(checked_mul(static_cast<uint64_t>(floats), 4, "workspace")));
 }
 
@@ -75,19 +74,19 @@ void CpuModel::reserve(int64_t T, int64_t S) {
   const int64_t h = cfg_.hidden_size, inter = cfg_.intermediate_size;
   if (T > ws_.tokens) {
     T = std::max(T, ws_.tokens * 2);  // amortize growth over changing batch sizes
-    ws_.x = grow(ws_.x, T * h);
-    ws_.xn = grow(ws_.xn, T * h);
-    ws_.qkv = grow(ws_.qkv, T * (cfg_.q_dim() + 2 * cfg_.kv_dim()));
-    ws_.attn = grow(ws_.attn, T * cfg_.q_dim());
-    ws_.proj = grow(ws_.proj, T * h);
-    ws_.gate_up = grow(ws_.gate_up, T * 2 * inter);
-    ws_.act = grow(ws_.act, T * inter);
+    ws_.x = alloc_floats(T * h);
+    ws_.xn = alloc_floats(T * h);
+    ws_.qkv = alloc_floats(T * (cfg_.q_dim() + 2 * cfg_.kv_dim()));
+    ws_.attn = alloc_floats(T * cfg_.q_dim());
+    ws_.proj = alloc_floats(T * h);
+    ws_.gate_up = alloc_floats(T * 2 * inter);
+    ws_.act = alloc_floats(T * inter);
     if (cfg_.num_experts > 0) {
-      ws_.router = grow(ws_.router, T * cfg_.num_experts);
-      ws_.top_e = grow(ws_.top_e, T * cfg_.num_experts_per_tok);
-      ws_.top_w = grow(ws_.top_w, T * cfg_.num_experts_per_tok);
-      ws_.ex_in = grow(ws_.ex_in, T * h);
-      ws_.ex_out = grow(ws_.ex_out, T * h);
+      ws_.router = alloc_floats(T * cfg_.num_experts);
+      ws_.top_e = alloc_floats(T * cfg_.num_experts_per_tok);
+      ws_.top_w = alloc_floats(T * cfg_.num_experts_per_tok);
+      ws_.ex_in = alloc_floats(T * h);
+      ws_.ex_out = alloc_floats(T * h);
       ws_.ex_rows.reserve(T);
       ws_.ex_wts.reserve(T);
     }
@@ -95,9 +94,9 @@ void CpuModel::reserve(int64_t T, int64_t S) {
   }
   if (S > ws_.samples) {
     S = std::max(S, ws_.samples * 2);
-    ws_.s_x = grow(ws_.s_x, S * h);
-    ws_.s_add = grow(ws_.s_add, S * h);
-    ws_.s_norm = grow(ws_.s_norm, S * h);
+    ws_.s_x = alloc_floats(S * h);
+    ws_.s_add = alloc_floats(S * h);
+    ws_.s_norm = alloc_floats(S * h);
     ws_.samples = S;
   }
 }
