@@ -12,6 +12,7 @@
 #include "byte_level.h"
 #include "core/error.h"
 #include "core/mmap.h"
+#include "hf_loader.h"
 #include "tokenizer_build.h"
 #include "utf8.h"
 
@@ -69,13 +70,11 @@ void parse_post_processor(const json& j, const std::function<int32_t(const std::
   }
 }
 
-std::unique_ptr<Tokenizer> load(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const std::string path = (fs::path(dir) / "tokenizer.json").string();
-  if (!fs::exists(path)) NF_THROW(kNotFound) << "no tokenizer.json in " << dir;
+// tokenizer.json text -> everything but what tokenizer_config.json adds. `path` names it in errors.
+BpeTokenizerParts parse_tokenizer_json(const std::string& text, const std::string& path) {
   json j;
   try {
-    j = json::parse(read_text_file(path));
+    j = json::parse(text);
   } catch (const json::exception& e) {
     NF_THROW(kBadFile) << path << ": not valid JSON: " << e.what();
   }
@@ -160,6 +159,14 @@ std::unique_ptr<Tokenizer> load(const std::string& dir) {
   } catch (const json::exception& e) {
     NF_THROW(kBadFile) << path << ": " << e.what();
   }
+  return parts;
+}
+
+std::unique_ptr<Tokenizer> load(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string path = (fs::path(dir) / "tokenizer.json").string();
+  if (!fs::exists(path)) NF_THROW(kNotFound) << "no tokenizer.json in " << dir;
+  BpeTokenizerParts parts = parse_tokenizer_json(read_text_file(path), path);
 
   // tokenizer_config.json: bos/eos strings and the chat template.
   const std::string cfg_path = (fs::path(dir) / "tokenizer_config.json").string();
@@ -198,6 +205,11 @@ std::unique_ptr<Tokenizer> load(const std::string& dir) {
 }
 
 }  // namespace
+
+std::unique_ptr<Tokenizer> tokenizer_from_json_text(const std::string& text, const std::string& source) {
+  return std::make_unique<BpeTokenizer>(parse_tokenizer_json(text, source));
+}
+
 }  // namespace tok
 
 std::unique_ptr<Tokenizer> Tokenizer::from_hf_folder(const std::string& dir) { return tok::load(dir); }
