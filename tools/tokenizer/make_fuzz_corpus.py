@@ -30,7 +30,8 @@ def shrink(j, n):
         if a["content"] in vocab:
             a["id"] = vocab[a["content"]]
         else:
-            a["id"] = renum[a["id"]] = nxt
+            renum[a["id"]] = nxt
+            a["id"] = nxt
             nxt += 1
         added.append(a)
     out["added_tokens"] = added
