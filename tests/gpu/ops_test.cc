@@ -151,9 +151,10 @@ TEST(GpuOps, RopeAndPagedKvWrite) {
   std::mt19937 rng(6);
   struct Case {
     int hq, hkv, d;
-    bool llama3, bias;
+    bool llama3, bias, interleaved;
   };
-  for (Case c : {Case{9, 3, 64, false, false}, Case{32, 8, 128, true, false}, Case{28, 4, 128, false, true}}) {
+  for (Case c : {Case{9, 3, 64, false, false, false}, Case{32, 8, 128, true, false, false},
+                 Case{28, 4, 128, false, true, false}, Case{8, 2, 128, true, true, true}}) {
     SCOPED_TRACE(testing::Message() << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d << " llama3=" << c.llama3);
     auto L = make_layout({{5, 40}, {1, 1}, {17, 17}, {1, 300}, {3, 9000}}, rng);
     const int T = L.q_start.back();
@@ -196,12 +197,34 @@ TEST(GpuOps, RopeAndPagedKvWrite) {
     p.hq = c.hq;
     p.hkv = c.hkv;
     p.head_dim = c.d;
+    p.interleaved = c.interleaved;
     cuda::rope_kv(p, nullptr);
     sync();
 
     std::vector<float> ref = qkv;
     if (c.bias) cpu::add_bias(ref.data(), bias.data(), T, row);
+    // Interleaved pairs (2i, 2i+1) are the half-split pairs (i, i + d/2) of the de-interleaved head:
+    // permute each Q/K head, rotate with the CPU reference, permute back.
+    auto permute = [&](bool forward) {
+      std::vector<float> tmp(c.d);
+      for (int t = 0; t < T; ++t)
+        for (int h = 0; h < c.hq + c.hkv; ++h) {
+          float* x = ref.data() + size_t(t) * row + h * c.d;
+          for (int i = 0; i < c.d / 2; ++i) {
+            if (forward) {
+              tmp[i] = x[2 * i];
+              tmp[i + c.d / 2] = x[2 * i + 1];
+            } else {
+              tmp[2 * i] = x[i];
+              tmp[2 * i + 1] = x[i + c.d / 2];
+            }
+          }
+          std::copy(tmp.begin(), tmp.end(), x);
+        }
+    };
+    if (c.interleaved) permute(true);
     cpu::rope(rp, inv_ref.data(), ref.data(), T, c.hq + c.hkv, row, L.positions.data());
+    if (c.interleaved) permute(false);
     std::vector<float> q_ref(size_t(T) * c.hq * c.d);
     for (int t = 0; t < T; ++t)
       std::copy_n(ref.begin() + size_t(t) * row, c.hq * c.d, q_ref.begin() + size_t(t) * c.hq * c.d);

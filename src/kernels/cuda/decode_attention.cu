@@ -2,13 +2,18 @@
 //
 // The G query heads of a KV group form the M dimension of mma.m16n8k16 (rows >= G are zero), so
 // one K/V load serves every head of the group and scores cost one mma per 8 keys and 16 dims
-// instead of per-key shuffles. A CTA (4 warps) walks its split in tiles of 64 keys gathered from
-// pages into shared memory by cp.async (3 stages: two tiles in flight while one is used; ~110 KB,
-// 2 CTAs per SM, ~128 KB of loads in flight per SM). Warp w takes keys [16w, 16w + 16) of each tile
-// and keeps its own online-softmax state; the 4 states merge through shared memory at the end.
+// instead of per-key shuffles. A CTA (kWarps warps) walks its split in tiles of 16 * kWarps keys
+// gathered from pages into shared memory by cp.async (a ring of kStages tiles: kStages - 1 in flight
+// while one is used). Warp w takes keys [16w, 16w + 16) of each tile and keeps its own
+// online-softmax state; the states merge through shared memory at the end.
+//
+// Measured (H100, docs/perf/RESULTS.md): on the whole GPU every variant but the deepest reaches
+// ~95% of HBM copy; on small SM shares throughput follows the number of resident warps, not the
+// bytes in flight, so the default is 4 warps x 2 stages x 3 CTAs per SM (12 warps, 74 KB a CTA).
 //
 // Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
-//   sQ [16][D+8]   sK [3][64][D+8]   sV [3][64][D+8];  merge: reuses sK as f32 [4][16][D] + m/l.
+//   sQ [16][D+8]   sK [kStages][tile][D+8]   sV [kStages][tile][D+8];
+//   merge: reuses sK as f32 [kWarps][16][D] + m/l.
 #include <cfloat>
 
 #include "kernels/cuda/common.cuh"
@@ -268,11 +273,11 @@ cudaError_t launch_v(const DecodeAttentionParams& p, cudaStream_t stream) {
 template <int D>
 cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
   switch (p.variant) {
-    case 0:
     case 1: return launch_v<D, 4, 3, 2>(p, stream);   // 64-key tiles, 2 in flight, 2 CTAs/SM
     case 2: return launch_v<D, 4, 6, 1>(p, stream);   // 64-key tiles, 5 in flight, 1 CTA/SM
     case 3: return launch_v<D, 2, 6, 2>(p, stream);   // 32-key tiles, 5 in flight, 2 CTAs/SM
     case 4: return launch_v<D, 2, 12, 1>(p, stream);  // 32-key tiles, 11 in flight, 1 CTA/SM
+    case 0:  // default: best measured on H100 (whole GPU 95%, 24-SM share 50% of a streaming read)
     case 5: return launch_v<D, 4, 2, 3>(p, stream);   // 64-key tiles, 1 in flight, 3 CTAs/SM
     case 6: return launch_v<D, 2, 4, 4>(p, stream);   // 32-key tiles, 3 in flight, 4 CTAs/SM
     default: return cudaErrorInvalidValue;

@@ -14,19 +14,39 @@ int grid_for(int64_t vectors, int cta_budget) {
   return g < 1 ? 1 : static_cast<int>(g);
 }
 
+// Each thread handles kUnroll vectors per step, all loads issued before the first use: a memory-
+// bound kernel on a small SM share needs many bytes in flight per thread (PERF.md).
+constexpr int kUnroll = 4;
+
 __global__ void silu_mul_kernel(SiluMulParams p) {
   const int vpr = p.inter / 8;  // vectors per output row
   const int64_t n = static_cast<int64_t>(p.tokens) * vpr;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t t = i / vpr, c = i % vpr;
-    const uint4* row = reinterpret_cast<const uint4*>(p.gate_up + t * 2 * p.inter);
-    float g[8], u[8];
-    dev::unpack8(row[c], g);
-    dev::unpack8(row[vpr + c], u);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t base = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; base < n;
+       base += kUnroll * stride) {
+    uint4 g[kUnroll], u[kUnroll];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) g[j] = g[j] / (1.f + __expf(-g[j])) * u[j];
-    reinterpret_cast<uint4*>(p.out)[i] = dev::pack8(g);
+    for (int k = 0; k < kUnroll; ++k) {
+      const int64_t i = base + k * stride;
+      if (i < n) {
+        const int64_t t = i / vpr, c = i % vpr;
+        const uint4* row = reinterpret_cast<const uint4*>(p.gate_up + t * 2 * p.inter);
+        g[k] = dev::ld_stream(row + c);
+        u[k] = dev::ld_stream(row + vpr + c);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kUnroll; ++k) {
+      const int64_t i = base + k * stride;
+      if (i < n) {
+        float gf[8], uf[8];
+        dev::unpack8(g[k], gf);
+        dev::unpack8(u[k], uf);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) gf[j] = gf[j] / (1.f + __expf(-gf[j])) * uf[j];
+        reinterpret_cast<uint4*>(p.out)[i] = dev::pack8(gf);
+      }
+    }
   }
 }
 
@@ -48,17 +68,29 @@ __global__ void add_bias_kernel(AddBiasParams p) {
 __global__ void embedding_kernel(EmbeddingParams p) {
   const int vpr = p.hidden / 8;
   const int64_t n = static_cast<int64_t>(p.tokens) * vpr;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t t = i / vpr, c = i % vpr;
-    const int id = p.ids[t];
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (id >= 0 && id < p.vocab) {
-      v = reinterpret_cast<const uint4*>(p.table + static_cast<int64_t>(id) * p.hidden)[c];
-    } else if (c == 0 && p.bad_ids != nullptr) {
-      atomicAdd(p.bad_ids, 1);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t base = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; base < n;
+       base += kUnroll * stride) {
+    uint4 v[kUnroll];
+#pragma unroll
+    for (int k = 0; k < kUnroll; ++k) {
+      const int64_t i = base + k * stride;
+      v[k] = make_uint4(0, 0, 0, 0);
+      if (i < n) {
+        const int64_t t = i / vpr, c = i % vpr;
+        const int id = p.ids[t];
+        if (id >= 0 && id < p.vocab) {
+          v[k] = dev::ld_stream(p.table + static_cast<int64_t>(id) * p.hidden + c * 8);
+        } else if (c == 0 && p.bad_ids != nullptr) {
+          atomicAdd(p.bad_ids, 1);
+        }
+      }
     }
-    reinterpret_cast<uint4*>(p.out)[i] = v;
+#pragma unroll
+    for (int k = 0; k < kUnroll; ++k) {
+      const int64_t i = base + k * stride;
+      if (i < n) reinterpret_cast<uint4*>(p.out)[i] = v[k];
+    }
   }
 }
 

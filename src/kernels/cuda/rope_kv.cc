@@ -14,7 +14,7 @@ void rope_kv(const RopeKvParams& p, cudaStream_t stream) {
       << "rope_kv tokens=" << p.tokens << " num_seqs=" << p.num_seqs;
   NF_CHECK_INPUT(p.hq > 0 && p.hkv > 0 && p.hq % p.hkv == 0)
       << "rope_kv hq=" << p.hq << " hkv=" << p.hkv;
-  NF_CHECK_INPUT(p.head_dim > 0 && p.head_dim % 8 == 0) << "head_dim " << p.head_dim;
+  NF_CHECK_INPUT(p.head_dim > 0 && p.head_dim % 16 == 0) << "head_dim " << p.head_dim << " (multiple of 16)";
   NF_CHECK_INPUT(p.cta_budget >= 0) << "cta_budget " << p.cta_budget;
   for (const void* ptr : {static_cast<const void*>(p.qkv), static_cast<const void*>(p.q_out),
                           static_cast<const void*>(p.k_cache), static_cast<const void*>(p.v_cache)}) {

@@ -1,6 +1,7 @@
-// RoPE + paged K/V write. One thread per rotation pair of a Q or K head, plus one per 16-byte vector
-// of V; grid-stride. A token finds its sequence by binary search over q_start (<= 12 steps at 4096
-// sequences), which keeps the plan free of a per-token sequence array.
+// RoPE + paged K/V write. One thread per 16-byte unit of a Q or K head (8 rotation pairs, or 4 when
+// interleaved), plus one per 16-byte vector of V; grid-stride. A token finds its sequence by binary
+// search over q_start (<= 12 steps at 4096 sequences), which keeps the plan free of a per-token
+// sequence array.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/rope_kv.h"
 
@@ -25,40 +26,67 @@ __device__ __forceinline__ int64_t cache_row(const RopeKvParams& p, int t, int h
   return ((static_cast<int64_t>(page) * 16 + pos % 16) * p.hkv + head) * p.head_dim;
 }
 
-__device__ __forceinline__ float ld_bias(const __nv_bfloat16* b, int i) {
-  return b != nullptr ? __bfloat162float(b[i]) : 0.f;
+// Rotation work unit: 16 bytes of each rotated operand. Half-split: x[8u .. 8u+8) with
+// x[d/2 + 8u ..) (8 pairs); interleaved: x[8u .. 8u+8) (4 adjacent pairs).
+__device__ __forceinline__ int rot_units_per_head(const RopeKvParams& p) {
+  return p.interleaved ? p.head_dim / 8 : p.head_dim / 16;
 }
 
 __global__ void rope_kv_kernel(RopeKvParams p) {
   const int half = p.head_dim / 2;
   const int row_elems = (p.hq + 2 * p.hkv) * p.head_dim;
-  const int64_t n_rot = static_cast<int64_t>(p.tokens) * (p.hq + p.hkv) * half;
+  const int upr = rot_units_per_head(p);
+  const int64_t n_rot = static_cast<int64_t>(p.tokens) * (p.hq + p.hkv) * upr;
   const int vpr = p.hkv * p.head_dim / 8;  // V vectors per token
   const int64_t n = n_rot + static_cast<int64_t>(p.tokens) * vpr;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     if (i < n_rot) {
-      const int pair = static_cast<int>(i % half);
-      const int head = static_cast<int>((i / half) % (p.hq + p.hkv));  // q heads, then k heads
-      const int t = static_cast<int>(i / (static_cast<int64_t>(half) * (p.hq + p.hkv)));
-      const int i0 = p.interleaved ? 2 * pair : pair;
-      const int i1 = p.interleaved ? 2 * pair + 1 : pair + half;
+      const int u = static_cast<int>(i % upr);
+      const int head = static_cast<int>((i / upr) % (p.hq + p.hkv));  // q heads, then k heads
+      const int t = static_cast<int>(i / (static_cast<int64_t>(upr) * (p.hq + p.hkv)));
       const int col = head * p.head_dim;  // K heads follow the Q heads in the QKV row
       const __nv_bfloat16* src = p.qkv + static_cast<int64_t>(t) * row_elems + col;
-      const float x = __bfloat162float(src[i0]) + ld_bias(p.qkv_bias, col + i0);
-      const float y = __bfloat162float(src[i1]) + ld_bias(p.qkv_bias, col + i1);
-      float sn, cs;
-      sincosf(static_cast<float>(p.positions[t]) * p.inv_freq[pair], &sn, &cs);
-      const __nv_bfloat16 ox = __float2bfloat16(x * cs - y * sn);
-      const __nv_bfloat16 oy = __float2bfloat16(y * cs + x * sn);
-      __nv_bfloat16* dst;
-      if (head < p.hq) {
-        dst = p.q_out + (static_cast<int64_t>(t) * p.hq + head) * p.head_dim;
-      } else {
-        dst = p.k_cache + cache_row(p, t, head - p.hq);
+      const int o0 = 8 * u;                                  // first operand's offset in the head
+      const int o1 = p.interleaved ? o0 : half + 8 * u;      // second operand (half-split only)
+      float a[8], b[8];
+      dev::unpack8(*reinterpret_cast<const uint4*>(src + o0), a);
+      if (!p.interleaved) dev::unpack8(*reinterpret_cast<const uint4*>(src + o1), b);
+      if (p.qkv_bias != nullptr) {
+        float ba[8], bb[8];
+        dev::unpack8(*reinterpret_cast<const uint4*>(p.qkv_bias + col + o0), ba);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) a[j] += ba[j];
+        if (!p.interleaved) {
+          dev::unpack8(*reinterpret_cast<const uint4*>(p.qkv_bias + col + o1), bb);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) b[j] += bb[j];
+        }
       }
-      dst[i0] = ox;
-      dst[i1] = oy;
+      const float pos = static_cast<float>(p.positions[t]);
+      if (p.interleaved) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          float sn, cs;
+          sincosf(pos * p.inv_freq[4 * u + j], &sn, &cs);
+          const float x = a[2 * j], y = a[2 * j + 1];
+          a[2 * j] = x * cs - y * sn;
+          a[2 * j + 1] = y * cs + x * sn;
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          float sn, cs;
+          sincosf(pos * p.inv_freq[8 * u + j], &sn, &cs);
+          const float x = a[j], y = b[j];
+          a[j] = x * cs - y * sn;
+          b[j] = y * cs + x * sn;
+        }
+      }
+      __nv_bfloat16* dst = head < p.hq ? p.q_out + (static_cast<int64_t>(t) * p.hq + head) * p.head_dim
+                                       : p.k_cache + cache_row(p, t, head - p.hq);
+      *reinterpret_cast<uint4*>(dst + o0) = dev::pack8(a);
+      if (!p.interleaved) *reinterpret_cast<uint4*>(dst + o1) = dev::pack8(b);
     } else {
       const int64_t j = i - n_rot;
       const int t = static_cast<int>(j / vpr);
@@ -82,8 +110,8 @@ __global__ void rope_kv_kernel(RopeKvParams p) {
 }  // namespace
 
 cudaError_t launch_rope_kv(const RopeKvParams& p, cudaStream_t stream) {
-  const int64_t n = static_cast<int64_t>(p.tokens) *
-                    ((p.hq + p.hkv) * (p.head_dim / 2) + p.hkv * p.head_dim / 8);
+  const int upr = p.interleaved ? p.head_dim / 8 : p.head_dim / 16;
+  const int64_t n = static_cast<int64_t>(p.tokens) * ((p.hq + p.hkv) * upr + p.hkv * p.head_dim / 8);
   if (n == 0) return cudaSuccess;
   int64_t g = (n + kThreads - 1) / kThreads;
   if (p.cta_budget > 0 && g > p.cta_budget) g = p.cta_budget;

@@ -7,8 +7,7 @@
 // them from the CTA budget: few sequences -> more splits so the SMs of a share all have work);
 // each split writes a partial output and its log-sum-exp, and a merge kernel combines them. With
 // one split the CTA writes `out` directly. K/V tiles of 64 tokens stream through shared memory by
-// cp.async, three stages deep (PERF.md: memory-bound kernels on small SM shares need deep
-// in-flight loads).
+// cp.async (variants of tile size, ring depth and CTAs per SM: decode_attention.cu).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>

@@ -33,7 +33,7 @@ struct RopeKvParams {
   const int32_t* page_ids = nullptr;        // pages of each sequence in position order
   int tokens = 0;
   int num_seqs = 0;
-  int hq = 0, hkv = 0, head_dim = 0;        // head_dim even, multiple of 8
+  int hq = 0, hkv = 0, head_dim = 0;        // multiple of 16
   bool interleaved = false;
   int cta_budget = 0;                       // 0 = no cap
 };
