@@ -3,6 +3,7 @@
 #if defined(NANOFLOW_HAVE_CUDA)
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "core/error.h"
 #include "kernels/cuda/prefill_attention.h"
@@ -58,15 +59,24 @@ CudaPlanLayout CudaPlanLayout::make(int32_t max_tokens, int32_t max_seqs, int32_
   return L;
 }
 
-CudaPlanStaging::CudaPlanStaging(const CudaPlanLayout& layout) : layout_(layout) {
+CudaPlanStaging::CudaPlanStaging(const CudaPlanLayout& layout, bool pinned) : layout_(layout), pinned_(pinned) {
   void* p = nullptr;
-  NF_CUDA_CHECK(cudaMallocHost(&p, layout_.bytes)) << "pinned plan buffer of " << layout_.bytes << " bytes";
+  if (pinned_) {
+    NF_CUDA_CHECK(cudaMallocHost(&p, layout_.bytes)) << "pinned plan buffer of " << layout_.bytes << " bytes";
+  } else {
+    p = ::operator new(layout_.bytes, std::align_val_t{64});
+  }
   host_ = static_cast<uint8_t*>(p);
   std::memset(host_, 0, layout_.bytes);
 }
 
 CudaPlanStaging::~CudaPlanStaging() {
-  if (host_ != nullptr) cudaFreeHost(host_);  // nothing useful to do with an error in a destructor
+  if (host_ == nullptr) return;
+  if (pinned_) {
+    cudaFreeHost(host_);  // nothing useful to do with an error in a destructor
+  } else {
+    ::operator delete(host_, std::align_val_t{64});
+  }
 }
 
 CudaPlanShape CudaPlanStaging::pack(const BatchPlan& plan, const std::vector<int32_t>& deferred,

@@ -73,9 +73,11 @@ struct CudaPlanShape {
 };
 
 // Host side: packs a BatchPlan into a pinned buffer with CudaPlanLayout (no allocation per call).
+// `pinned = false` uses ordinary memory (host-only tests of the packing; upload then copies
+// synchronously).
 class CudaPlanStaging {
  public:
-  explicit CudaPlanStaging(const CudaPlanLayout& layout);
+  explicit CudaPlanStaging(const CudaPlanLayout& layout, bool pinned = true);
   ~CudaPlanStaging();
   CudaPlanStaging(const CudaPlanStaging&) = delete;
   CudaPlanStaging& operator=(const CudaPlanStaging&) = delete;
@@ -86,10 +88,12 @@ class CudaPlanStaging {
   // One cudaMemcpyAsync of the used prefix into `device` (a buffer of layout.bytes).
   void upload(void* device, const CudaPlanShape& shape, cudaStream_t stream) const;
   const CudaPlanLayout& layout() const { return layout_; }
+  const uint8_t* data() const { return host_; }  // the packed bytes (layout offsets)
 
  private:
   CudaPlanLayout layout_;
-  uint8_t* host_ = nullptr;  // pinned, layout_.bytes
+  bool pinned_ = true;
+  uint8_t* host_ = nullptr;  // layout_.bytes, pinned unless constructed otherwise
 };
 
 class CudaModel : public Model {

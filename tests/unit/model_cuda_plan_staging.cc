@@ -1,0 +1,142 @@
+// CudaPlanStaging (model/cuda_model.h) on the host: how a BatchPlan is packed for its one upload —
+// fixed offsets, the decode/prefill split the attention kernels rely on, the prefill tile list,
+// deferred-token pairs, sampling rows — and that plans beyond the buffers' capacities or with
+// token ids outside the vocabulary are refused before anything reaches the GPU. Needs a CUDA build
+// (no GPU: ordinary memory instead of pinned).
+#include <gtest/gtest.h>
+
+#if defined(NANOFLOW_HAVE_CUDA)
+#include <cstring>
+
+#include "core/error.h"
+#include "model/cuda_model.h"
+
+using namespace nanoflow;
+
+namespace {
+
+template <class T>
+std::vector<T> read(const CudaPlanStaging& s, size_t off, size_t n) {
+  std::vector<T> v(n);
+  std::memcpy(v.data(), s.data() + off, n * sizeof(T));
+  return v;
+}
+
+// Sequences: two decodes (kv 20, 33), a 70-token prefill chunk (kv 70), one decode after it (kv 5).
+BatchPlan mixed_plan() {
+  BatchPlan p;
+  p.q_start = {0};
+  p.page_start = {0};
+  int32_t page = 0;
+  auto add = [&](int32_t qlen, int32_t kv) {
+    for (int32_t i = 0; i < qlen; ++i) {
+      p.token_ids.push_back(100 + static_cast<int32_t>(p.token_ids.size()));
+      p.positions.push_back(kv - qlen + i);
+    }
+    p.q_start.push_back(p.num_tokens());
+    p.kv_len.push_back(kv);
+    for (int32_t k = 0; k < (kv + 15) / 16; ++k) p.page_ids.push_back(page++);
+    p.page_start.push_back(static_cast<int32_t>(p.page_ids.size()));
+    p.sample_rows.push_back(p.num_tokens() - 1);
+  };
+  add(1, 20);
+  add(1, 33);
+  add(70, 70);
+  add(1, 5);
+  p.validate(64);
+  return p;
+}
+
+TEST(CudaPlanStaging, PacksMixedBatch) {
+  const CudaPlanLayout L = CudaPlanLayout::make(256, 8, 8, 64);
+  CudaPlanStaging st(L, /*pinned=*/false);
+  const BatchPlan p = mixed_plan();
+  std::vector<SampleRowParams> rows(4);
+  for (int i = 0; i < 4; ++i) {
+    rows[i].temperature = 0.5f * i;
+    rows[i].top_k = 10 + i;
+    rows[i].seed = 1000 + i;
+    rows[i].step = 7 * i;
+  }
+  const std::vector<int32_t> deferred = {0, 3, 1, 2};  // rows 0 and 1 take samples 3 and 2
+  const CudaPlanShape sh = st.pack(p, deferred, rows, 1000);
+  EXPECT_EQ(sh.num_tokens, 73);
+  EXPECT_EQ(sh.num_seqs, 4);
+  EXPECT_EQ(sh.num_sampled, 4);
+  EXPECT_EQ(sh.num_decode, 2);       // only the leading one-token sequences
+  EXPECT_EQ(sh.max_decode_kv, 33);
+  EXPECT_EQ(sh.max_kv, 70);
+  EXPECT_EQ(sh.num_deferred, 2);
+  EXPECT_EQ(sh.num_tiles, 3);        // 70 rows -> 2 tiles of 64, plus the trailing decode's tile
+  EXPECT_EQ(sh.used_bytes, L.page_ids + p.page_ids.size() * 4);
+  EXPECT_EQ(read<int32_t>(st, L.token_ids, 73), p.token_ids);
+  EXPECT_EQ(read<int32_t>(st, L.positions, 73), p.positions);
+  EXPECT_EQ(read<int32_t>(st, L.q_start, 5), p.q_start);
+  EXPECT_EQ(read<int32_t>(st, L.kv_len, 4), p.kv_len);
+  EXPECT_EQ(read<int32_t>(st, L.page_start, 5), p.page_start);
+  EXPECT_EQ(read<int32_t>(st, L.page_ids, p.page_ids.size()), p.page_ids);
+  EXPECT_EQ(read<int32_t>(st, L.sample_rows, 4), p.sample_rows);
+  EXPECT_EQ(read<int32_t>(st, L.deferred, 4), deferred);
+  const auto tiles = read<int32_t>(st, L.tiles, 6);
+  int rows_covered_seq2 = 0;
+  for (int t = 0; t < 3; ++t) {
+    EXPECT_GE(tiles[2 * t], 2) << "a decode sequence leaked into the prefill tiles";
+    if (tiles[2 * t] == 2) rows_covered_seq2 += std::min(64, 70 - tiles[2 * t + 1]);
+  }
+  EXPECT_EQ(rows_covered_seq2, 70);
+  EXPECT_EQ(read<int32_t>(st, L.top_k, 4), (std::vector<int32_t>{10, 11, 12, 13}));
+  EXPECT_EQ(read<uint64_t>(st, L.seed, 4), (std::vector<uint64_t>{1000, 1001, 1002, 1003}));
+  EXPECT_EQ(read<int64_t>(st, L.step, 4), (std::vector<int64_t>{0, 7, 14, 21}));
+  EXPECT_EQ(read<float>(st, L.temperature, 4), (std::vector<float>{0.f, 0.5f, 1.f, 1.5f}));
+  // Offsets are 16-byte aligned and page_ids come last (a prefix copy is enough).
+  for (size_t off : {L.positions, L.q_start, L.kv_len, L.page_start, L.sample_rows, L.tiles, L.deferred,
+                     L.temperature, L.top_p, L.min_p, L.top_k, L.seed, L.step, L.page_ids}) {
+    EXPECT_EQ(off % 16, 0u);
+    EXPECT_LE(off, L.page_ids);
+  }
+}
+
+void expect_refused(CudaPlanStaging& st, const BatchPlan& p, const std::vector<int32_t>& deferred, int64_t vocab,
+                    const char* what) {
+  try {
+    st.pack(p, deferred, {}, vocab);
+    ADD_FAILURE() << "accepted: " << what;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput) << what << ": " << e.what();
+  }
+}
+
+TEST(CudaPlanStaging, RefusesWhatDoesNotFit) {
+  const BatchPlan p = mixed_plan();
+  {
+    CudaPlanStaging st(CudaPlanLayout::make(64, 8, 8, 64), false);
+    expect_refused(st, p, {}, 1000, "more tokens than max_batch_tokens");
+  }
+  {
+    CudaPlanStaging st(CudaPlanLayout::make(256, 3, 8, 64), false);
+    expect_refused(st, p, {}, 1000, "more sequences than max_seqs");
+  }
+  {
+    CudaPlanStaging st(CudaPlanLayout::make(256, 8, 3, 64), false);
+    expect_refused(st, p, {}, 1000, "more sampled rows than max_sampled");
+  }
+  {
+    CudaPlanStaging st(CudaPlanLayout::make(256, 8, 8, 8), false);
+    expect_refused(st, p, {}, 1000, "more page ids than the page table holds");
+  }
+  CudaPlanStaging st(CudaPlanLayout::make(256, 8, 8, 64), false);
+  expect_refused(st, p, {}, 150, "token id past the vocabulary");
+  BatchPlan q = p;
+  q.token_ids[5] = -1;
+  expect_refused(st, q, {}, 1000, "negative token id");
+  q.token_ids[0] = 5000;  // a deferred row's placeholder is not an id: it is overwritten on the GPU
+  q.token_ids[5] = 105;
+  EXPECT_NO_THROW(st.pack(q, {0, 0}, {}, 1000));
+  expect_refused(st, q, {200, 0}, 1000, "deferred row out of range");
+  EXPECT_THROW(CudaPlanLayout::make(0, 8, 8, 8), Error);
+}
+
+}  // namespace
+#else
+TEST(CudaPlanStaging, NeedsCudaBuild) { GTEST_SKIP() << "built without CUDA"; }
+#endif
