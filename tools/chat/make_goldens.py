@@ -181,18 +181,25 @@ def main():
     write(os.path.join(args.out, "smollm2.json"), obj)
 
     from jinja_features import FEATURES
-    cases = []
-    for name, src, ctx in FEATURES:
-        case = {"name": name, "template": src, "context": ctx}
-        try:
-            case["expected"] = _compile_jinja_template(src).render(**ctx)
-        except Exception as e:
-            case["error"] = {"type": type(e).__name__, "message": str(e)}
-        cases.append(case)
-    obj = header()
-    obj.update({"environment": "transformers.utils.chat_template_utils._compile_jinja_template",
-                "cases": cases})
-    write(os.path.join(args.out, "jinja_features.json"), obj)
+    from jinja_random import random_templates
+
+    def render_features(features, file_name):
+        cases = []
+        for name, src, ctx in features:
+            case = {"name": name, "template": src, "context": ctx}
+            try:
+                case["expected"] = _compile_jinja_template(src).render(**ctx)
+            except Exception as e:
+                case["error"] = {"type": type(e).__name__, "message": str(e)}
+            cases.append(case)
+        obj = header()
+        obj.update({"environment": "transformers.utils.chat_template_utils._compile_jinja_template",
+                    "cases": cases})
+        write(os.path.join(args.out, file_name), obj)
+        return cases
+
+    cases = render_features(FEATURES, "jinja_features.json")
+    render_features(random_templates(), "jinja_random.json")
 
     # Seeds for the fuzz target (fuzz/fuzz_jinja.cc): every template above, one file each.
     corpus = os.path.join(ROOT, "fuzz", "corpus", "jinja")
