@@ -2,7 +2,7 @@
 # Builds what tools/gpu/engine_check.sh runs on the GPU machine, from a NANOFLOW_STATIC_DEPS build
 # (../shared/GPU.md: build here, carry binaries), into CARRY_DIR (an ignored folder named in the
 # device tool's `carry`):
-#   CARRY_DIR/bin/nanoflow.xz              main + bench throughput (linked here directly, so a
+#   CARRY_DIR/bin/nanoflow.xz              main + bench throughput + dump-logits (linked here directly, so a
 #                                          half-edited command of another layer cannot block it;
 #                                          xxhash static, no httplib: no serve on the GPU yet)
 #   CARRY_DIR/bin/gpu_engine_model_test.xz tests/gpu/engine_model_test.cc
@@ -22,7 +22,7 @@ for d in core loader tokenizer kvcache model engine kernels/cpu kernels/cuda run
 done
 flags="-std=c++20 -O2 -DNANOFLOW_HAVE_CUDA=1 -DNANOFLOW_VERSION=\"0.1.0-engine\" -I$src/include $inc -isystem /usr/local/cuda/include"
 objs=()
-for f in main cmd_bench cmd_bench_throughput; do
+for f in main cmd_bench cmd_bench_throughput cmd_dump_logits; do
   o="$build/engine_only_$f.o"
   ccache c++ $flags -c "$src/src/cli/$f.cc" -o "$o"
   objs+=("$o")

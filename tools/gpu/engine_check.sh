@@ -6,7 +6,9 @@
 # Usage: tools/gpu/engine_check.sh CARRY_DIR OUT_DIR [budget_seconds] [mode]
 #   mode full (default): 1024/512 ours + peer, Splitwise, 512/512, 512/1024 (300-600 requests);
 #   mode scale: 1024/512 with 1000 requests and a running set of 1024, at 2048 and 4096 tokens per
-#   iteration (the steady state the offline benchmark should measure), and the peer.
+#   iteration (the steady state the offline benchmark should measure), and the peer;
+#   mode realshape: tools/peers/hf_real_shape_check.py (ours vs transformers on random weights with
+#   the real shapes: Llama-3-8B, Qwen2-7B, Mixtral-8x7B reduced to 4 layers), 64 prompts x 64 tokens.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
@@ -45,7 +47,22 @@ peer() {  # name timeout args...
   echo "$name rc=$?" | tee -a "$LOG"
 }
 
-if [ "$MODE" = scale ]; then
+real() {  # name timeout config-folder args...
+  local name=$1 t=$2 cfgdir=$3
+  shift 3
+  if [ "$(left)" -lt "$t" ]; then say "skip $name (budget)"; return; fi
+  say "real-shape check $name"
+  PYTHONUNBUFFERED=1 timeout "$t" python3 tools/peers/hf_real_shape_check.py --config-dir "$C/models/$cfgdir" \
+    --work-dir "/tmp/rs_$name" --nanoflow "$C/bin/nanoflow" --output-json "$OUT/$name.json" "$@" >>"$LOG" 2>&1
+  echo "$name rc=$?" | tee -a "$LOG"
+  rm -rf "/tmp/rs_$name"
+}
+
+if [ "$MODE" = realshape ]; then
+  real real_llama3_8b 200 Meta-Llama-3-8B-Instruct
+  real real_qwen2_7b 200 Qwen2-7B-Instruct
+  real real_mixtral_4l 150 Mixtral-8x7B-Instruct-v0.1 --num-layers 4
+elif [ "$MODE" = scale ]; then
   ours ours_1024_512_n1000_b2048 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 1024 --max-batch-tokens 2048
   peer hf_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 64 --batch-size 64
   ours ours_1024_512_n700_b4096 75 --input-len 1024 --output-len 512 --num-prompts 700 --max-running 1024 --max-batch-tokens 4096
@@ -63,6 +80,11 @@ import glob, json, os, sys
 rows = []
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     j = json.load(open(f))
+    if "logits_rel_err_max" in j:
+        print(f"{os.path.basename(f)[:-5]}: logits rel err max {j['logits_rel_err_max']:.4f} median "
+              f"{j['logits_rel_err_median']:.4f}; greedy identical {j['greedy_identical']}/{j['num_prompts']}; "
+              f"divergence gaps {[round(d['gap_in_hf_logits'], 4) for d in j['divergences']]}")
+        continue
     rows.append((os.path.basename(f)[:-5], j))
 print(f"{'run':16} {'device':28} {'workload':12} {'reqs':>5} {'total tok/s':>12} {'out tok/s':>10} {'%opt':>6} {'busy':>6}")
 for n, j in rows:
