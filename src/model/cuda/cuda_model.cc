@@ -65,9 +65,8 @@ struct Workspace {
 class CudaModelImpl final : public CudaModel {
  public:
   CudaModelImpl(ModelConfig cfg, const CudaModelOptions& opt, const WeightStore* store)
-      : cfg_(std::move(cfg)), opt_(opt) {
-    const auto t0 = std::chrono::steady_clock::now();
-    cuda::set_device(opt_.device);
+      : cfg_(std::move(cfg)), opt_(opt), t0_(std::chrono::steady_clock::now()), device_(select_device(opt.device)) {
+    const auto t0 = t0_;
     info_ = cuda::device_info(opt_.device);
     NF_CHECK_INPUT(cfg_.hidden_size % 8 == 0 && cfg_.vocab_size % 8 == 0 && cfg_.intermediate_size % 8 == 0)
         << "CUDA model needs hidden (" << cfg_.hidden_size << "), vocab (" << cfg_.vocab_size
@@ -447,8 +446,15 @@ class CudaModelImpl final : public CudaModel {
     cuda::device_synchronize();
   }
 
+  static int select_device(int ordinal) {
+    cuda::set_device(ordinal);  // before stream_ is created: the stream belongs to this device
+    return ordinal;
+  }
+
   ModelConfig cfg_;
   CudaModelOptions opt_;
+  std::chrono::steady_clock::time_point t0_;
+  int device_ = 0;
   cuda::DeviceInfo info_;
   cuda::Stream stream_;
   bool tuned_attention_ = true;
