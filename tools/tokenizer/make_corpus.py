@@ -161,9 +161,15 @@ def sweep():
     return lines
 
 
-def make(n_lines, seed, with_sweep=True):
+KINDS = {"english": english, "code": code, "digits": digits, "whitespace": whitespace, "cjk": cjk, "emoji": emoji,
+         "combining": combining, "specials": specials, "random_utf8": random_utf8, "scripts": scripts, "mixed": mixed}
+
+
+def make(n_lines, seed, with_sweep=True, only=None):
     r = random.Random(seed)
-    gens = [english, code, digits, whitespace, cjk, emoji, combining, specials, random_utf8, scripts, mixed]
+    gens = [KINDS[k] for k in only] if only else list(KINDS.values())
+    if only:  # a corpus of just these kinds (e.g. natural text for benchmarks)
+        return [r.choice(gens)(r) for _ in range(n_lines)]
     lines = ["", " ", "  ", "\n", "\t", "Hello world", " Hello world", "Hello World", "   Hello\n\nWorld   ",
              "I'm SURE it'S fine", "ſ's 'S 'ſ", "\u0301", "a\u0301", "\u00e1", "<s>", " <s> ", "</s>hi", "<|endoftext|>",
              "<|im_start|>user\nhi<|im_end|>", "▁", "▁▁x", "<0x0A>", "\r", "\r\n", "\n\n\n", " \n \n", "x" * 3000,
@@ -181,8 +187,10 @@ def main():
     ap.add_argument("--lines", type=int, default=10000, help="generated lines before the code point sweep")
     ap.add_argument("--seed", type=int, default=20261127)
     ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--only", help="comma-separated kinds, e.g. english,code,cjk (no fixed lines, no sweep): "
+                    + ",".join(KINDS))
     a = ap.parse_args()
-    lines = make(a.lines, a.seed, not a.no_sweep)
+    lines = make(a.lines, a.seed, not a.no_sweep, a.only.split(",") if a.only else None)
     with open(a.out, "w", encoding="utf-8") as f:
         for s in lines:
             f.write(json.dumps(s, ensure_ascii=False) + "\n")
