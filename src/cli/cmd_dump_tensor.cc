@@ -4,8 +4,11 @@
 //   FILE.safetensors [NAMES...]   raw bytes as stored (all when no names, in offset order)
 //   --model PATH NAMES...         canonical weights via WeightStore::read_f32 (--bf16: read_bf16)
 //   --list                        one line per tensor: name dtype shape (instead of values)
+//   FILE.gguf --metadata          the metadata as one JSON object (arrays as nested lists)
 #include <cstdio>
+#include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,7 +30,40 @@ struct DumpOptions {
   bool canonical = false;
   bool bf16 = false;
   bool list = false;
+  bool metadata = false;
 };
+
+nlohmann::json gguf_json(const GgufValue& v) {
+  switch (v.type) {
+    case GgufType::kString: return v.s;
+    case GgufType::kBool: return v.b;
+    case GgufType::kFloat32: case GgufType::kFloat64: return v.f;
+    case GgufType::kArray: {
+      nlohmann::json a = nlohmann::json::array();
+      if (!v.items.empty() || gguf_scalar_bytes(v.elem_type) == 0) {
+        for (const auto& it : v.items) a.push_back(gguf_json(it));
+      } else {
+        for (uint64_t k = 0; k < v.count; ++k) {
+          if (v.elem_type == GgufType::kBool) {
+            a.push_back(v.raw[k] != 0);
+          } else if (v.elem_type == GgufType::kFloat32 || v.elem_type == GgufType::kFloat64) {
+            a.push_back(v.float_at(k));
+          } else if (v.elem_type == GgufType::kUint64) {
+            uint64_t u;
+            std::memcpy(&u, v.raw.data() + 8 * k, 8);
+            a.push_back(u);
+          } else {
+            a.push_back(v.int_at(k));
+          }
+        }
+      }
+      return a;
+    }
+    default:
+      if (v.type == GgufType::kUint64) return v.u;
+      return v.i;
+  }
+}
 
 class Sink {
  public:
@@ -72,6 +108,12 @@ int run_dump(const DumpOptions& o) {
   }
   if (is_gguf_path(o.path)) {
     GgufFile f = GgufFile::open(o.path);
+    if (o.metadata) {
+      nlohmann::ordered_json j;
+      for (const auto& k : f.keys()) j[k] = gguf_json(f.get(k));
+      sink.line(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return 0;
+    }
     std::vector<const GgufTensorInfo*> ts;
     if (o.names.empty())
       for (const auto& t : f.tensors()) ts.push_back(&t);
@@ -121,6 +163,7 @@ NF_REGISTER_COMMAND(dump_tensor_cmd, "dump-tensor", "",  // empty help: hidden f
                       sub->add_flag("--model", o->canonical, "canonical weights through WeightStore");
                       sub->add_flag("--bf16", o->bf16, "with --model: bf16 instead of f32");
                       sub->add_flag("--list", o->list, "list name dtype shape");
+                      sub->add_flag("--metadata", o->metadata, "GGUF: print the metadata as JSON");
                       return [o] { return run_dump(*o); };
                     });
 
