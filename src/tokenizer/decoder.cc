@@ -73,7 +73,10 @@ Decoder Decoder::from_json(const nlohmann::json& j) {
 std::string Decoder::decode(std::vector<std::string> tokens) const {
   if (!present_) {
     std::string out;
-    for (size_t i = 0; i < tokens.size(); ++i) out += (i ? " " : "") + tokens[i];
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i) out += ' ';
+      out += tokens[i];
+    }
     return out;
   }
   for (const auto& st : steps_) {
