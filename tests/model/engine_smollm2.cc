@@ -127,7 +127,22 @@ TEST_F(EngineSmolLM2, SixtyFourMixedRequestsBatchedEqualSolo) {
 }
 
 TEST_F(EngineSmolLM2, PoolForFourSequencesPreemptsAndMatchesSolo) {
-  auto reqs = mixed(32, 8, 2, false);
+  // Longer, distinct prompts (no shared prefix pages) and longer outputs, so that a sequence
+  // needs several pages and growth runs out of them: the pool holds 4 sequences at full length,
+  // while admission (by the pages of the prompt) lets more in.
+  const Tokenizer& tok = solo_->tokenizer();
+  std::vector<GenerateRequest> reqs;
+  for (int i = 0; i < 32; ++i) {
+    GenerateRequest r;
+    r.prompt_ids = tok.encode("Request " + std::to_string(i * 37) +
+                                  ". Please write a long, friendly paragraph for a child about why the sky "
+                                  "looks blue during the day and red in the evening.",
+                              true);
+    r.params.max_tokens = 12 + (i % 4) * 4;
+    r.params.temperature = 0.0f;
+    r.params.ignore_eos = true;
+    reqs.push_back(std::move(r));
+  }
   int64_t max_pages = 0;
   for (auto& r : reqs)
     max_pages = std::max<int64_t>(max_pages, (static_cast<int64_t>(r.prompt_ids.size()) + r.params.max_tokens + 15) / 16);
@@ -138,12 +153,12 @@ TEST_F(EngineSmolLM2, PoolForFourSequencesPreemptsAndMatchesSolo) {
     EXPECT_EQ(got[i].tokens, expected[i].tokens) << "request " << i;
     EXPECT_EQ(got[i].text, expected[i].text) << "request " << i;
   }
-  EXPECT_GT(e->stats().preemptions, 0);
+  EXPECT_GT(e->stats().preemptions, 0) << "pool of " << 4 * max_pages << " pages";
   expect_baseline(*e);
 }
 
 TEST_F(EngineSmolLM2, SeededSamplingSameInAndOutOfBatch) {
-  auto reqs = mixed(8, 8, 3, true);
+  auto reqs = mixed(6, 8, 3, true);
   auto expected = run_solo(*solo_, reqs);
   auto e = batched(256, 16, 128);
   auto got = run(*e, reqs);
