@@ -1,4 +1,9 @@
 // Paged KV write and causal GQA attention over the paged cache (f32, HF eager semantics).
+// GCC 12's AVX-512 intrinsic headers trip -Wmaybe-uninitialized on their own idiom.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,6 +20,40 @@ inline int64_t kv_offset(const PagedKv& kv, const AttnBatch& b, int32_t s, int32
   const int32_t page = b.page_ids[b.page_start[s] + j / kv.page_size];
   const int32_t slot = j % kv.page_size;
   return ((static_cast<int64_t>(page) * kv.page_size + slot) * kv.num_kv_heads + h) * kv.head_dim;
+}
+
+// Dot product and axpy over one head vector. AVX-512 versions (head_dim a multiple of 16, all
+// real models) and portable ones; chosen once per call.
+using DotFn = float (*)(const float*, const float*, int32_t);
+using AxpyFn = void (*)(float, const float*, float*, int32_t);
+
+float dot_generic(const float* a, const float* b, int32_t d) {
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int32_t c = 0;
+  for (; c + 4 <= d; c += 4) {
+    s0 += a[c] * b[c];
+    s1 += a[c + 1] * b[c + 1];
+    s2 += a[c + 2] * b[c + 2];
+    s3 += a[c + 3] * b[c + 3];
+  }
+  for (; c < d; ++c) s0 += a[c] * b[c];
+  return (s0 + s1) + (s2 + s3);
+}
+
+void axpy_generic(float w, const float* x, float* y, int32_t d) {
+  for (int32_t c = 0; c < d; ++c) y[c] += w * x[c];
+}
+
+__attribute__((target("avx512f"))) float dot_avx512(const float* a, const float* b, int32_t d) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int32_t c = 0; c < d; c += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + c), _mm512_loadu_ps(b + c), acc);
+  return _mm512_reduce_add_ps(acc);
+}
+
+__attribute__((target("avx512f"))) void axpy_avx512(float w, const float* x, float* y, int32_t d) {
+  const __m512 wv = _mm512_set1_ps(w);
+  for (int32_t c = 0; c < d; c += 16)
+    _mm512_storeu_ps(y + c, _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + c), _mm512_loadu_ps(y + c)));
 }
 
 void check_kv(const PagedKv& kv) {
@@ -70,6 +109,9 @@ void paged_attention(const AttnParams& p, const PagedKv& kv, const AttnBatch& b,
   int32_t max_kv = 0;
   for (int32_t s = 0; s < b.num_seqs; ++s) max_kv = std::max(max_kv, b.kv_len[s]);
 
+  const bool vec = d % 16 == 0 && __builtin_cpu_supports("avx512f");
+  const DotFn dot = vec ? dot_avx512 : dot_generic;
+  const AxpyFn axpy = vec ? axpy_avx512 : axpy_generic;
   // Work item = (token, kv head): the `group` query heads sharing a KV head read it together.
   const int64_t items = int64_t{num_tokens} * kv.num_kv_heads;
   // Work ~ query heads x context x head_dim x (QK + PV), bounded above by max_kv per row.
@@ -88,19 +130,7 @@ void paged_attention(const AttnParams& p, const PagedKv& kv, const AttnBatch& b,
       // scores[g * n + j] = q_g · k_j * scale
       for (int32_t j = 0; j < n; ++j) {
         const float* kj = kv.k_pool + kv_offset(kv, b, s, j, kh);
-        for (int32_t g = 0; g < group; ++g) {
-          const float* qg = qh + int64_t{g} * d;
-          float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          int32_t c = 0;
-          for (; c + 4 <= d; c += 4) {
-            s0 += qg[c] * kj[c];
-            s1 += qg[c + 1] * kj[c + 1];
-            s2 += qg[c + 2] * kj[c + 2];
-            s3 += qg[c + 3] * kj[c + 3];
-          }
-          for (; c < d; ++c) s0 += qg[c] * kj[c];
-          scores[static_cast<size_t>(g) * n + j] = (s0 + s1 + s2 + s3) * scale;
-        }
+        for (int32_t g = 0; g < group; ++g) scores[static_cast<size_t>(g) * n + j] = dot(qh + int64_t{g} * d, kj, d) * scale;
       }
       for (int32_t g = 0; g < group; ++g) {
         float* sc = scores.data() + static_cast<size_t>(g) * n;
@@ -116,11 +146,8 @@ void paged_attention(const AttnParams& p, const PagedKv& kv, const AttnBatch& b,
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int32_t j = 0; j < n; ++j) {
         const float* vj = kv.v_pool + kv_offset(kv, b, s, j, kh);
-        for (int32_t g = 0; g < group; ++g) {
-          const float w = scores[static_cast<size_t>(g) * n + j];
-          float* a = acc.data() + static_cast<size_t>(g) * d;
-          for (int32_t c = 0; c < d; ++c) a[c] += w * vj[c];
-        }
+        for (int32_t g = 0; g < group; ++g)
+          axpy(scores[static_cast<size_t>(g) * n + j], vj, acc.data() + static_cast<size_t>(g) * d, d);
       }
       float* o = out + (int64_t{t} * p.num_heads + int64_t{kh} * group) * d;
       std::memcpy(o, acc.data(), sizeof(float) * d * group);
