@@ -74,11 +74,13 @@ class RunBatch(unittest.TestCase):
             inp, out = os.path.join(d, "in.jsonl"), os.path.join(d, "out.jsonl")
             make_input(inp)
             # First run: killed once some results are on disk.
-            p = subprocess.Popen(command(inp, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            p = subprocess.Popen(command(inp, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.time() + 300
             while time.time() < deadline and p.poll() is None:
-                if os.path.exists(out) and sum(1 for _ in open(out)) >= 40:
-                    break
+                if os.path.exists(out):
+                    with open(out) as f:
+                        if sum(1 for _ in f) >= 40:
+                            break
                 time.sleep(0.05)
             self.assertIsNone(p.poll(), "run-batch finished before it could be killed; make the job longer")
             p.send_signal(signal.SIGKILL)
