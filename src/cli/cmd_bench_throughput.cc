@@ -32,6 +32,7 @@
 #include "model/cuda_model.h"
 #include "runtime/cuda/arena.h"
 #include "runtime/cuda/device.h"
+#include "runtime/cuda/timer.h"
 #endif
 
 namespace nanoflow::cli {
@@ -108,34 +109,26 @@ std::vector<Req> load_dataset(const ThroughputOptions& o, int max_len) {
 }
 
 #if defined(NANOFLOW_HAVE_CUDA)
-// Peak bf16 GEMM FLOP/s: 8192^3 through cuBLASLt (autotuned), median of timed runs (PERF.md).
+// Peak bf16 GEMM FLOP/s: 8192^3 through cuBLASLt (best of 16 autotuned candidates), median of timed
+// runs — the same method as `nanoflow bench roofline` (PERF.md).
 double measure_peak_flops(int iters) {
   const int n = 8192;
-  cuda::GemmRunner runner;
+  cuda::GemmConfig gc;
+  gc.candidates = 16;
+  cuda::GemmRunner runner(gc);
   const size_t elems = static_cast<size_t>(n) * n;
   cuda::DeviceBuffer x(elems * 2), w(elems * 2), y(elems * 2);
   cuda::Stream s;
-  cuda::fill_random_bf16(x.as<__nv_bfloat16>(), elems, 1, 1.0f, s.get());
-  cuda::fill_random_bf16(w.as<__nv_bfloat16>(), elems, 2, 1.0f, s.get());
+  cuda::fill_random_bf16(x.as<__nv_bfloat16>(), elems, 11, 1.0f, s.get());
+  cuda::fill_random_bf16(w.as<__nv_bfloat16>(), elems, 12, 1.0f, s.get());
   cuda::GemmParams p;
   p.x = x.as<__nv_bfloat16>();
   p.w = w.as<__nv_bfloat16>();
   p.y = y.data();
   p.m = p.n = p.k = n;
   runner.prepare(p);
-  for (int i = 0; i < 3; ++i) runner.run(p, s.get());
-  std::vector<float> ms;
-  cuda::Event a, b;
-  for (int i = 0; i < iters; ++i) {
-    a.record(s.get());
-    runner.run(p, s.get());
-    b.record(s.get());
-    b.synchronize();
-    ms.push_back(b.elapsed_ms_since(a));
-  }
-  std::sort(ms.begin(), ms.end());
-  const double med = ms[ms.size() / 2];
-  return 2.0 * n * double(n) * n / (med * 1e-3);
+  const auto t = cuda::time_on_stream(s.get(), {5, iters, 1}, [&](int) { runner.run(p, s.get()); });
+  return 2.0 * n * double(n) * n / (t.median_ms * 1e-3);
 }
 #endif
 
