@@ -261,3 +261,28 @@ TEST(TinyGoldenBf16, Bf16WeightsOnBf16CheckpointMatchTransformers) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(TinyGoldenErrors, KvPoolExhaustionIsResourceError) {
+  auto m = Model::load_cpu(golden_dir("llama2"), {.num_threads = 1, .num_kv_pages = 2});
+  SimpleRunner r(*m);
+  std::vector<int32_t> prompt(40, 5);  // needs 3 pages
+  const int s = r.add_sequence(prompt);
+  std::vector<float> logits;
+  SimpleRunner::Work w{s, 40, true};
+  try {
+    r.step({&w, 1}, logits);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kResource) << e.what();
+  }
+  // A sequence that fits still runs after the failed attempt released nothing it did not own.
+  r.release(s);
+  const int s2 = r.add_sequence(std::vector<int32_t>(20, 5));
+  SimpleRunner::Work w2{s2, 20, true};
+  EXPECT_NO_THROW(r.step({&w2, 1}, logits));
+  EXPECT_EQ(logits.size(), static_cast<size_t>(m->config().vocab_size));
+}
+
+}  // namespace
