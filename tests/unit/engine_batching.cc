@@ -226,6 +226,46 @@ TEST(EngineBatching, StopStringAcrossTokensIsCut) {
   expect_baseline(*e);
 }
 
+TEST(EngineBatching, StopTokenIdsMinTokensAndLogprobs) {
+  GenerateRequest r;
+  r.prompt_ids = {3, 1, 4, 1, 5};
+  r.params.max_tokens = 12;
+  r.params.temperature = 0.0f;
+  r.params.ignore_eos = true;
+  r.params.logprobs = 3;
+  auto e = make(64, 64, 8);
+  std::vector<std::shared_ptr<RequestHandle>> hs{e->submit(r)};
+  std::vector<TokenOutput> outs;
+  TokenEvent ev;
+  while (!hs[0]->done())
+    if (hs[0]->next(&ev, std::chrono::milliseconds(100)))
+      for (auto& t : ev.tokens) outs.push_back(t);
+  ASSERT_EQ(outs.size(), 12u);
+  for (auto& t : outs) {
+    ASSERT_EQ(t.top.size(), 3u);
+    EXPECT_EQ(t.top[0].token, t.token) << "greedy picks the most likely token";
+    EXPECT_LE(t.logprob, 0.0f);
+    EXPECT_GE(t.top[0].logprob, t.top[1].logprob);
+    EXPECT_GE(t.top[1].logprob, t.top[2].logprob);
+  }
+  // The third greedy token as a stop token id: the output ends with it (its text excluded).
+  const int32_t stop_tok = outs[2].token;
+  size_t first = 0;
+  while (outs[first].token != stop_tok) ++first;
+  r.params.stop_token_ids = {stop_tok};
+  auto got = run_all(*e, {r})[0][0];
+  EXPECT_EQ(got.finish, FinishReason::kStop);
+  EXPECT_EQ(got.tokens.size(), first + 1);
+  EXPECT_EQ(got.tokens.back(), stop_tok);
+  // min_tokens beyond it: the stop token is masked until then, so the output is longer.
+  r.params.min_tokens = static_cast<int32_t>(first) + 3;
+  auto longer = run_all(*e, {r})[0][0];
+  EXPECT_GE(longer.tokens.size(), first + 3);
+  for (size_t i = 0; i + 1 < static_cast<size_t>(r.params.min_tokens) && i < longer.tokens.size(); ++i)
+    EXPECT_NE(longer.tokens[i], stop_tok) << i;
+  expect_baseline(*e);
+}
+
 TEST(EngineBatching, AbortsAtAnyPhaseLeaveNothingBehind) {
   auto e = make(48, 32, 16, /*sleep_us=*/200);
   std::mt19937_64 rng(7);
