@@ -119,7 +119,9 @@ int run_tokenize(const TokenizeOptions& o) {
                       tok->eos_token());
     std::printf("--- prompt ---\n%s\n--- tokens ---\n", text.c_str());
   }
-  auto ids = tok->encode(text, add_special);
+  // A rendered chat prompt already holds its special tokens (BOS included): transformers'
+  // apply_chat_template(tokenize=True) encodes it with add_special_tokens=False, and so do we.
+  auto ids = tok->encode(text, add_special && o.chat.empty());
   if (o.json) {
     nlohmann::json j = {{"ids", ids}, {"decoded", tok->decode(ids, o.skip_special)}};
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
