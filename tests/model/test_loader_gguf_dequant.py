@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every tensor of the default GGUF (SmolLM2-135M-Instruct Q4_1: Q4_1, Q8_0, F32), dequantized by
-`nanoflow dump-tensor`, equals the `gguf` package's reader + dequantizer within 1e-6."""
+`nanoflow dump-tensor`, equals the `gguf` package's reader + dequantizer within 1e-6; and its
+metadata equals what gguf.GGUFReader reports (compare() of tests/unit/test_loader_gguf_metadata.py)."""
 import os
 import subprocess
 import sys
@@ -21,6 +22,9 @@ def main():
     if not os.path.exists(MODEL):
         print("no", MODEL); sys.exit(77)
     reader = gguf.GGUFReader(MODEL)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit"))
+    from test_loader_gguf_metadata import compare
+    meta_fails = compare(MODEL, reader=reader)
     proc = subprocess.Popen([BIN, "dump-tensor", MODEL], stdout=subprocess.PIPE)
     worst = {}
     count = {}
@@ -38,7 +42,7 @@ def main():
     assert proc.wait() == 0
     for k in sorted(worst):
         print(f"{k:5s} {count[k]:4d} tensors  max|diff| {worst[k]:.3g}")
-    sys.exit(0 if all(v <= 1e-6 for v in worst.values()) and len(worst) == 3 else 1)
+    sys.exit(0 if all(v <= 1e-6 for v in worst.values()) and len(worst) == 3 and not meta_fails else 1)
 
 
 if __name__ == "__main__":
