@@ -462,7 +462,17 @@ void EngineCore::loop() {
     const auto t0 = Clock::now();
     take_inbox();
     reap();
-    ScheduledStep step = scheduler_.schedule(iteration_ + 1);
+    ScheduledStep step;
+    try {
+      step = scheduler_.schedule(iteration_ + 1);
+    } catch (const std::exception& e) {
+      // A broken invariant: fail every request rather than take the process down.
+      NF_LOG(kError) << "engine: scheduling failed: " << e.what();
+      for (auto& [id, r] : requests_) abort_request(*r, std::string("internal error: ") + e.what());
+      reap();
+      publish_stats();
+      continue;
+    }
     // Slot drops and page copies travel with a step even when it has no tokens.
     const bool launch = !step.empty();
     if (launch) {
