@@ -168,6 +168,34 @@ TEST_F(EngineSmolLM2, SeededSamplingSameInAndOutOfBatch) {
   expect_baseline(*e);
 }
 
+TEST_F(EngineSmolLM2, GreedyChoicesForkedFromThePromptEqualTheSingleOutput) {
+  // n = 3 greedy: choices 1 and 2 fork choice 0's pages (copy-on-write of the partial last page
+  // through Model::copy_page), so all three must equal the n = 1 output.
+  const Tokenizer& tok = solo_->tokenizer();
+  GenerateRequest r;
+  r.prompt_ids = tok.encode("List three colors of the rainbow and one animal that lives in the sea:", true);
+  ASSERT_NE(r.prompt_ids.size() % 16, 0u);
+  r.params.temperature = 0.0f;
+  r.params.max_tokens = 10;
+  r.params.ignore_eos = true;
+  auto single = run(*solo_, {r})[0];
+  r.params.n = 3;
+  auto e = batched(64, 8, 128);
+  auto h = e->submit(r);
+  std::vector<Out> choices(3);
+  TokenEvent ev;
+  while (!h->done())
+    if (h->next(&ev, std::chrono::milliseconds(200))) {
+      for (auto& t : ev.tokens) choices[static_cast<size_t>(ev.index)].tokens.push_back(t.token);
+      choices[static_cast<size_t>(ev.index)].text += ev.text;
+    }
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_EQ(choices[static_cast<size_t>(c)].tokens, single.tokens) << "choice " << c;
+    EXPECT_EQ(choices[static_cast<size_t>(c)].text, single.text) << "choice " << c;
+  }
+  expect_baseline(*e);
+}
+
 TEST_F(EngineSmolLM2, StopStringAcrossTokensIsHonored) {
   const Tokenizer& tok = solo_->tokenizer();
   GenerateRequest r;
