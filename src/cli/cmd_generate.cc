@@ -22,6 +22,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "engine/tokenizer_loading.h"
+#include "loader/weights.h"
 #include "model/model.h"
 #include "model/simple_runner.h"
 #include "tokenizer/tokenizer.h"
@@ -105,15 +106,21 @@ int run_generate(const GenerateOptions& o) {
     NF_CHECK_INPUT(!prompt.empty()) << "the prompt encodes to no tokens";
   }
 
-  auto t_load = std::chrono::steady_clock::now();
+  // Check the context before sizing the KV pool from it (an absurd --max-tokens must be an error,
+  // not a huge allocation).
   const int64_t ctx = static_cast<int64_t>(prompt.size()) + o.max_tokens;
+  {
+    const ModelConfig pre = WeightStore::open(o.model)->config();
+    NF_CHECK_INPUT(pre.max_position_embeddings <= 0 || ctx <= pre.max_position_embeddings)
+        << "prompt (" << prompt.size() << ") + max tokens (" << o.max_tokens << ") exceeds the model's context of "
+        << pre.max_position_embeddings;
+  }
+  auto t_load = std::chrono::steady_clock::now();
   const int64_t pages_per_seq = (ctx + kPageSize - 1) / kPageSize;
-  auto model = Model::load_cpu(o.model, {.num_threads = o.threads, .num_kv_pages = pages_per_seq * o.batch, .bf16_weights = o.bf16_weights});
+  auto model = Model::load_cpu(
+      o.model, {.num_threads = o.threads, .num_kv_pages = pages_per_seq * o.batch, .bf16_weights = o.bf16_weights});
   const double load_s = seconds_since(t_load);
   const ModelConfig& cfg = model->config();
-  NF_CHECK_INPUT(ctx <= cfg.max_position_embeddings || cfg.max_position_embeddings <= 0)
-      << "prompt (" << prompt.size() << ") + max tokens (" << o.max_tokens << ") exceeds the model's context of "
-      << cfg.max_position_embeddings;
   std::vector<int32_t> eos;
   if (cfg.eos_token_id >= 0) eos.push_back(static_cast<int32_t>(cfg.eos_token_id));
   for (int64_t e : cfg.extra_eos_token_ids) eos.push_back(static_cast<int32_t>(e));
