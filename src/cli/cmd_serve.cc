@@ -38,7 +38,8 @@ std::string default_model_name(const std::string& path) {
 int run_serve(ServeOptions o) {
   // Block the signals before any thread exists so every thread inherits the mask and only the
   // sigwait thread below receives them.
-  sigset_t set;
+  // Static: the detached signal threads may outlive this frame while the process exits.
+  static sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
@@ -56,14 +57,16 @@ int run_serve(ServeOptions o) {
   Server server(*engine, o.server, make_chat_renderer(engine->tokenizer()));
   int port = server.bind();
 
-  std::atomic<bool> done{false};
-  std::thread signals([&] {
+  static std::atomic<bool> done{false};          // serve() returned: signals no longer drain
+  static std::atomic<bool> drain_started{false}, drain_finished{false};
+  std::thread signals([&server, drain_timeout_s = o.drain_timeout_s] {
     int sig = 0;
     sigwait(&set, &sig);
     if (done) return;
+    drain_started = true;
     NF_LOG(kInfo) << "signal " << sig << ": draining (a second signal exits at once)";
     server.begin_drain();
-    std::thread second([&] {
+    std::thread second([] {
       int s2 = 0;
       sigwait(&set, &s2);
       if (done) return;
@@ -72,13 +75,14 @@ int run_serve(ServeOptions o) {
     });
     second.detach();
     auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(static_cast<int64_t>(o.drain_timeout_s * 1000));
+                    std::chrono::milliseconds(static_cast<int64_t>(drain_timeout_s * 1000));
     while (server.in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (server.in_flight() > 0) {
       NF_LOG(kWarn) << server.in_flight() << " requests still running after the drain timeout; aborting them";
     }
     server.stop();
+    drain_finished = true;
   });
   signals.detach();
 
@@ -91,6 +95,8 @@ int run_serve(ServeOptions o) {
   std::fflush(stdout);
   server.serve();
   done = true;
+  // The drain thread uses `server` until its stop() returned; wait for it before `server` dies.
+  while (drain_started && !drain_finished) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   engine->shutdown(/*drain=*/false);
   NF_LOG(kInfo) << "server stopped";
   return 0;

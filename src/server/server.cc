@@ -163,13 +163,14 @@ void Server::Impl::record_done(const Generation& gen) {
 void Server::Impl::handle_generate(const httplib::Request& req, httplib::Response& res,
                                    OpenAIEndpoint ep) {
   const auto arrival = Clock::now();
+  // Counted before the draining check, so a drain never misses a request that passed it.
+  auto guard = std::make_shared<InFlight>(in_flight);
   if (draining || stopping) return send_error(res, unavailable("The server is shutting down"));
   OpenAIRequest r = parse_openai_request(req.body, ep, config.limits);
   check_model(r.model);
   if (ep == OpenAIEndpoint::kChat && !render_chat)
     throw RequestError(ErrorKind::kInvalidInput, "messages", "this model has no chat template");
   auto prompts = prepare_prompts(r, engine.tokenizer(), engine.max_model_len(), render_chat);
-  auto guard = std::make_shared<InFlight>(in_flight);
   auto gen = std::make_shared<Generation>(r, std::move(prompts), engine.tokenizer(),
                                           config.served_model_name, arrival);
   try {

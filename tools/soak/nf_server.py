@@ -19,8 +19,8 @@ DEFAULT_MODEL = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 def find_binary():
     build = os.environ.get("NF_BUILD_DIR")
     src = os.environ.get("NF_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-    for cand in ([os.path.join(build, "nanoflow")] if build else []) + [
-            os.path.join(src, "build", "nanoflow"), os.path.join(src, "build-server", "nanoflow")]:
+    dirs = ([build] if build else []) + [os.path.join(src, "build"), os.path.join(src, "build-server")]
+    for cand in [os.path.join(d, sub, "nanoflow") for d in dirs for sub in ("src", "")]:
         if os.path.exists(cand):
             return os.path.abspath(cand)
     return None
