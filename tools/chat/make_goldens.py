@@ -182,13 +182,16 @@ def main():
 
     from jinja_features import FEATURES
     from jinja_random import random_templates
+    from jinja_random_expr import random_expressions
 
     def render_features(features, file_name):
         cases = []
         for name, src, ctx in features:
             case = {"name": name, "template": src, "context": ctx}
             try:
-                case["expected"] = _compile_jinja_template(src).render(**ctx)
+                # A fresh copy per render: some Jinja filters mutate their input in place
+                # (indent does `s += "\n"`, which extends a list).
+                case["expected"] = _compile_jinja_template(src).render(**json.loads(json.dumps(ctx)))
             except Exception as e:
                 case["error"] = {"type": type(e).__name__, "message": str(e)}
             cases.append(case)
@@ -200,6 +203,7 @@ def main():
 
     cases = render_features(FEATURES, "jinja_features.json")
     render_features(random_templates(), "jinja_random.json")
+    render_features(random_expressions(), "jinja_random_expr.json")
 
     # Seeds for the fuzz target (fuzz/fuzz_jinja.cc): every template above, one file each.
     corpus = os.path.join(ROOT, "fuzz", "corpus", "jinja")

@@ -124,6 +124,14 @@ Value Interpreter::call_method(const Value& obj, const std::string& name, Args& 
     args.done(name);
     return r;
   }
+  if (obj.is_list() && !obj.list().view && name == "count") {  // list.count(x)
+    const Value* x = args.get(0, "value");
+    if (!x) fail(line, "count() takes exactly one argument");
+    int64_t n = 0;
+    for (const auto& e : obj.list().items) n += values_equal(e, *x) ? 1 : 0;
+    args.done(name);
+    return Value(n);
+  }
   if (!obj.is_string()) fail(line, "'" + obj.type_name() + " object' has no method '" + name + "'");
   const std::string& s = obj.str();
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
@@ -204,7 +212,7 @@ Value Interpreter::call_method(const Value& obj, const std::string& name, Args& 
     for (auto& l : py_splitlines(s)) lines.emplace_back(std::move(l));
     r = make_list(std::move(lines), line);
   } else {
-    fail(line, "'str object' has no method '" + name + "'", ErrorKind::kUnsupported);
+    fail(line, "'str object' has no method '" + name + "'");
   }
   args.done(name);
   return r;

@@ -132,6 +132,15 @@ std::optional<double> parse_py_float(const std::string& raw) {
   return d;
 }
 
+// Jinja's select/reject/map are generators guarded by `if value:`: a false input gives an empty
+// generator, a true one that cannot be iterated fails only when the generator is consumed.
+std::optional<Value> lazy_generator_source(const Value& v) {
+  if (!v.truthy()) return Value::list({}, false, kGeneratorView);
+  if (v.is_list() && !v.list().pending_error.empty()) return Value::pending_generator(v.list().pending_error);
+  if (v.is_string() || v.is_list() || v.is_dict() || v.is_undefined()) return std::nullopt;
+  return Value::pending_generator("'" + v.type_name() + "' object is not iterable");
+}
+
 }  // namespace
 
 bool Interpreter::apply_test(const std::string& name, const Value& v, Args& args, int line) {
@@ -153,22 +162,24 @@ bool Interpreter::apply_test(const std::string& name, const Value& v, Args& args
   else if (name == "number") r = v.is_number();
   else if (name == "string") r = v.is_string();
   else if (name == "mapping") r = v.is_dict();
-  else if (name == "iterable" || name == "sequence")
+  else if (name == "iterable")
     r = v.is_string() || v.is_list() || v.is_dict() || v.is_undefined();
+  else if (name == "sequence")  // len() and [] : not dict views nor iterators
+    r = v.is_string() || (v.is_list() && !v.list().view) || v.is_dict() || v.is_undefined();
   else if (name == "callable") r = v.kind() == K::kCallable;
-  else if (name == "lower") r = to_str(v, line) == py_lower(to_str(v, line));
-  else if (name == "upper") r = to_str(v, line) == py_upper(to_str(v, line));
+  else if (name == "lower" || name == "upper") {
+    // Python str.islower()/isupper(): some cased character, and none of the other case.
+    const std::string s = to_str(v, line), lo = py_lower(s), up = py_upper(s);
+    const bool has_cased = lo != up;
+    r = has_cased && (name == "lower" ? s == lo : s == up);
+  }
   else if (name == "escaped") r = false;
   else if (name == "odd" || name == "even") {
     if (v.is_undefined()) fail_undefined(v, line);
-    if (!v.is_integral()) fail(line, "test '" + name + "' needs an integer");
-    const int64_t m = ((v.as_int() % 2) + 2) % 2;
-    r = name == "odd" ? m == 1 : m == 0;
+    // Python: value % 2 == 1 (or == 0), which floats answer too.
+    r = values_equal(binary("%", v, Value(int64_t{2}), line), Value(int64_t{name == "odd" ? 1 : 0}));
   } else if (name == "divisibleby") {
-    const Value& d = other();
-    if (!v.is_integral() || !d.is_integral()) fail(line, "divisibleby needs integers");
-    if (d.as_int() == 0) fail(line, "integer division or modulo by zero");
-    r = v.as_int() % d.as_int() == 0;
+    r = values_equal(binary("%", v, other(), line), Value(int64_t{0}));
   } else if (name == "eq" || name == "equalto" || name == "==") r = compare("==", v, other(), line);
   else if (name == "ne" || name == "!=") r = compare("!=", v, other(), line);
   else if (name == "lt" || name == "lessthan" || name == "<") r = compare("<", v, other(), line);
@@ -253,12 +264,13 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     r = use_default ? (dflt ? *dflt : Value("")) : v;
   } else if (name == "items") {
     if (v.is_undefined()) {
-      r = Value::list({});
+      r = Value::list({}, false, kGeneratorView);
+    } else if (!v.is_dict()) {
+      r = Value::pending_generator("can only get item pairs from a mapping");
     } else {
-      if (!v.is_dict()) fail(line, "can only get item pairs from a mapping");
       std::vector<Value> pairs;
       for (const auto& [k, val] : v.dict().items) pairs.push_back(Value::list({Value(k), val}, true));
-      r = make_list(std::move(pairs), line);
+      r = make_list(std::move(pairs), line, false, kGeneratorView);
     }
   } else if (name == "join") {
     const Value* sep = args.get(0, "d");
@@ -274,6 +286,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     }
     r = make_string(std::move(out), line);
   } else if (name == "first" || name == "last") {
+    if (name == "last" && v.is_list() && v.list().is_iterator())
+      fail(line, std::string("'") + v.list().view + "' object is not reversible");
     std::vector<Value> items = iterate(v, line);
     if (items.empty()) r = Value::undefined("no " + name + " item, sequence was empty");
     else r = name == "first" ? items.front() : items.back();
@@ -284,6 +298,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     const Value* base = args.get(1, "base");
     if (base && !(base->is_integral() && base->as_int() == 10)) fail(line, "int(): only base 10 is supported", ErrorKind::kUnsupported);
     const Value fallback = dflt ? *dflt : Value(int64_t{0});
+    if (v.is_undefined()) fail_undefined(v, line);  // int(Undefined) raises in Jinja
     if (v.is_integral()) {
       r = Value(v.as_int());
     } else if (v.kind() == Value::Kind::kFloat) {
@@ -303,6 +318,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
   } else if (name == "float") {
     const Value* dflt = args.get(0, "default");
     const Value fallback = dflt ? *dflt : Value(0.0);
+    if (v.is_undefined()) fail_undefined(v, line);
     if (v.is_number()) r = Value(v.as_float());
     else if (v.is_string()) {
       auto f = parse_py_float(v.str());
@@ -329,6 +345,11 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
     r = v.is_string() ? v : Value(to_str(v, line));
   } else if (name == "escape" || name == "e") {
     r = Value(html_escape(to_str(v, line)));
+  } else if ((name == "map" || name == "select" || name == "reject" || name == "selectattr" ||
+              name == "rejectattr") && lazy_generator_source(v)) {
+    for (size_t k = 0; k < args.pos.size(); ++k) args.get(k, "");
+    for (auto& kv : args.kw) args.get(SIZE_MAX, kv.first.c_str());
+    r = *lazy_generator_source(v);
   } else if (name == "map") {
     const Value* attr = nullptr;
     const Value* dflt = nullptr;
@@ -356,7 +377,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
         out.push_back(apply_filter(filter, item, a, scope, line));
       }
     }
-    r = make_list(std::move(out), line);
+    r = make_list(std::move(out), line, false, kGeneratorView);
   } else if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
     const bool by_attr = name == "selectattr" || name == "rejectattr";
     const bool keep_if = name == "select" || name == "selectattr";
@@ -392,7 +413,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
       }
       if (pass == keep_if) out.push_back(item);
     }
-    r = make_list(std::move(out), line);
+    r = make_list(std::move(out), line, false, kGeneratorView);
   } else if (name == "reverse") {
     if (v.is_string()) {
       const std::vector<size_t> off = cp_offsets(v.str());
@@ -400,11 +421,16 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, Args& a
       for (size_t k = off.size() - 1; k > 0; --k) s.append(v.str(), off[k - 1], off[k] - off[k - 1]);
       r = Value(std::move(s));
     } else {
+      // reversed(x) for sequences (an iterator); an iterator itself becomes a reversed list.
+      const bool from_iterator = v.is_list() && v.list().is_iterator();
+      if (v.is_none() || v.is_number()) fail(line, "argument to reverse must be a sequence");
       std::vector<Value> items = iterate(v, line);
       std::reverse(items.begin(), items.end());
-      r = make_list(std::move(items), line);
+      r = make_list(std::move(items), line, false, from_iterator ? nullptr : kReverseIterView);
     }
   } else if (name == "indent") {
+    if (v.is_undefined()) fail_undefined(v, line);
+    if (!v.is_string()) fail(line, "indent: unsupported operand type(s) for +=: '" + v.type_name() + "' and 'str'");
     const Value* width = args.get(0, "width");
     const bool first = opt_bool(args.get(1, "first"), false);
     const bool blank = opt_bool(args.get(2, "blank"), false);

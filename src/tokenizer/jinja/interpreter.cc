@@ -221,7 +221,9 @@ Interpreter::Flow Interpreter::exec_for(const Node& n, Scope& scope, std::string
 std::vector<Value> Interpreter::iterate(const Value& v, int line) {
   switch (v.kind()) {
     case Value::Kind::kUndefined: return {};  // Jinja's Undefined iterates as empty
-    case Value::Kind::kList: return v.list().items;
+    case Value::Kind::kList:
+      if (!v.list().pending_error.empty()) fail(line, v.list().pending_error);
+      return v.list().items;
     case Value::Kind::kDict: {
       std::vector<Value> keys;
       for (const auto& kv : v.dict().items) keys.emplace_back(kv.first);
@@ -245,7 +247,9 @@ size_t Interpreter::length(const Value& v, int line) {
   switch (v.kind()) {
     case Value::Kind::kUndefined: return 0;
     case Value::Kind::kString: return cp_length(v.str());
-    case Value::Kind::kList: return v.list().items.size();
+    case Value::Kind::kList:
+      if (v.list().is_iterator()) fail(line, std::string("object of type '") + v.list().view + "' has no len()");
+      return v.list().items.size();
     case Value::Kind::kDict: return v.dict().items.size();
     default: fail(line, "object of type '" + v.type_name() + "' has no len()");
   }
@@ -517,7 +521,11 @@ bool Interpreter::compare(const std::string& op, const Value& a, const Value& b,
             break;
           }
         break;
-      case Value::Kind::kDict: found = a.is_string() && b.dict().find(a.str()) != nullptr; break;
+      case Value::Kind::kDict:
+        if (a.is_list() || a.is_dict() || a.kind() == Value::Kind::kNamespace)
+          fail(line, "unhashable type: '" + a.type_name() + "'");
+        found = a.is_string() && b.dict().find(a.str()) != nullptr;
+        break;
       default: fail(line, "argument of type '" + b.type_name() + "' is not iterable");
     }
     return op == "in" ? found : !found;
@@ -573,7 +581,7 @@ Value Interpreter::binary(const std::string& op, const Value& a, const Value& b,
   if (op == "*" && (a.is_string() || a.is_list() || b.is_string() || b.is_list())) {
     const Value& seq = (a.is_string() || a.is_list()) ? a : b;
     const Value& cnt = (a.is_string() || a.is_list()) ? b : a;
-    if (!cnt.is_integral()) type_error();
+    if (!cnt.is_integral() || (seq.is_list() && seq.list().view)) type_error();
     const int64_t n = std::max<int64_t>(0, cnt.as_int());
     if (seq.is_string()) {
       if (n > 0 && seq.str().size() > limits_.max_output_bytes / static_cast<uint64_t>(n))

@@ -58,6 +58,7 @@ class Interpreter {
   Value call_global(const std::string& name, Args& args, int line);
   Value call_method(const Value& obj, const std::string& name, Args& args, int line);
   void step(int line);
+  Value binary(const std::string& op, const Value& a, const Value& b, int line);
 
   [[noreturn]] void fail(int line, const std::string& msg, ErrorKind kind = ErrorKind::kInvalidInput) const;
   // Throws the "'x' is undefined" error that using an Undefined in an operation raises.
@@ -69,7 +70,6 @@ class Interpreter {
   void emit(std::string& out, const std::string& text, int line);
   void assign(const Target& t, const Value& v, Scope& scope, int line);
   Flow exec_for(const Node& n, Scope& scope, std::string& out);
-  Value binary(const std::string& op, const Value& a, const Value& b, int line);
   bool compare(const std::string& op, const Value& a, const Value& b, int line);
   Value eval_call(const Expr& e, Scope& scope);
   Args eval_args(const Expr& e, Scope& scope);

@@ -11,6 +11,8 @@
 
 namespace nanoflow::jinja {
 
+bool ListData::is_iterator() const { return view == kGeneratorView || view == kReverseIterView; }
+
 const Value* DictData::find(std::string_view key) const {
   for (const auto& [k, v] : items)
     if (k == key) return &v;
@@ -65,7 +67,17 @@ Value Value::list(std::vector<Value> items, bool is_tuple, const char* view) {
   for (const auto& it : items) deepest = std::max(deepest, it.depth());
   Value v;
   v.kind_ = Kind::kList;
-  v.obj_ = std::make_shared<ListData>(ListData{std::move(items), is_tuple, checked_depth(deepest), view});
+  v.obj_ = std::make_shared<ListData>(ListData{std::move(items), is_tuple, checked_depth(deepest), view, {}});
+  return v;
+}
+
+Value Value::pending_generator(std::string error) {
+  ListData d;
+  d.view = kGeneratorView;
+  d.pending_error = std::move(error);
+  Value v;
+  v.kind_ = Kind::kList;
+  v.obj_ = std::make_shared<ListData>(std::move(d));
   return v;
 }
 
@@ -115,7 +127,7 @@ bool Value::truthy() const {
     case Kind::kInt: return i_ != 0;
     case Kind::kFloat: return f_ != 0.0;
     case Kind::kString: return !s_.empty();
-    case Kind::kList: return !list().items.empty();
+    case Kind::kList: return list().is_iterator() || !list().items.empty();
     case Kind::kDict: return !dict().items.empty();
     case Kind::kNamespace:
     case Kind::kCallable: return true;
@@ -235,6 +247,9 @@ std::string container_repr(const Value& v) {
   std::string out;
   if (v.is_list()) {
     const ListData& l = v.list();
+    if (l.is_iterator())  // Python prints "<generator object ... at 0x...>": nothing to match
+      throw Error(ErrorKind::kUnsupported,
+                  std::string("chat template: printing a ") + l.view + " (add |list) is not supported");
     if (l.view) out += std::string(l.view) + "(";
     out += l.is_tuple ? '(' : '[';
     for (size_t i = 0; i < l.items.size(); ++i) {
@@ -442,6 +457,7 @@ bool values_equal(const Value& a, const Value& b) {
     case Value::Kind::kList: {
       const auto& x = a.list();
       const auto& y = b.list();
+      if (x.is_iterator() || y.is_iterator()) return &x == &y;  // Python compares iterators by identity
       if (x.is_tuple != y.is_tuple || x.items.size() != y.items.size()) return false;
       for (size_t i = 0; i < x.items.size(); ++i)
         if (!values_equal(x.items[i], y.items[i])) return false;

@@ -22,6 +22,8 @@ class Value;
 // Containers nest at most this deep (checked when built), so recursion over a value (printing,
 // tojson, ==, destruction) stays bounded whatever a template does.
 inline constexpr int kMaxValueDepth = 512;
+inline constexpr const char* kGeneratorView = "generator";
+inline constexpr const char* kReverseIterView = "list_reverseiterator";
 
 struct ListData {
   std::vector<Value> items;
@@ -29,7 +31,13 @@ struct ListData {
   int depth = 1;          // 1 + deepest item
   // Non-null for the results of dict.keys()/values()/items(): Python prints them as
   // dict_keys([...]) and json.dumps refuses them; otherwise they behave as lists here.
+  // kGeneratorView / kReverseIterView: what Jinja's select/map/items/reverse filters return, a
+  // lazy iterator: always true, no len(), not printable (Python prints an address), not reversible.
   const char* view = nullptr;
+  bool is_iterator() const;
+  // An iterator whose source could not be iterated: Jinja's generators fail only when consumed,
+  // so the error waits here until something iterates this value.
+  std::string pending_error;
 };
 
 // Insertion-ordered (Python dicts are); keys are strings (JSON objects, dict literals).
@@ -63,6 +71,8 @@ class Value {
   explicit Value(const char* s) : kind_(Kind::kString), s_(s) {}
   static Value list(std::vector<Value> items, bool is_tuple = false, const char* view = nullptr);
   static Value dict(DictData d);
+  // A Jinja generator over a source that cannot be iterated: true, errors when consumed.
+  static Value pending_generator(std::string error);
   static Value make_namespace(DictData d);
   static Value callable(std::shared_ptr<const Callable> fn);
 
