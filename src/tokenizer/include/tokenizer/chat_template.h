@@ -18,7 +18,10 @@
 //   kInvalidInput  messages that the template rejects (raise_exception, e.g. Llama 2 / Mixtral
 //                  require user/assistant alternation), or that it cannot render (a missing key it
 //                  reads, content of the wrong type, ...): map to HTTP 400. The message says why.
+//                  An empty conversation is refused, as transformers refuses it.
 //   kResource      output or an intermediate value beyond ChatTemplateLimits (hostile template).
+//   kUnsupported   a value-dependent construct we do not evaluate (Python big integers, '%'
+//                  string formatting, printing a generator), so it is refused, never approximated.
 // A compiled ChatTemplate is immutable; render() is const and safe to call from many threads.
 #pragma once
 #include <cstddef>
@@ -44,8 +47,9 @@ class ChatTemplate {
   // messages: a JSON array of objects, as in an OpenAI chat request ({"role", "content", ...}).
   //   Keys whose value is null are dropped first, as transformers does. `content` is passed to the
   //   template as is: a list of parts ({"type":"text","text":...}) is what transformers would pass
-  //   too, and the six supported templates then fail with kInvalidInput; call
-  //   join_text_parts() first to flatten such content into a string.
+  //   too, and then Qwen2/SmolLM2/Mixtral/Llama 2 fail with kInvalidInput while Llama 3/3.1 print
+  //   the list's Python repr (exactly as transformers does). Call join_text_parts() first to
+  //   flatten such content into a string.
   // bos_token / eos_token: the tokenizer's special-token strings (e.g. "<|begin_of_text|>").
   // extra: an object of further template variables (e.g. {"tools": [...], "date_string": "..."});
   //   `tools` and `documents` default to none, as transformers passes them.
