@@ -30,6 +30,17 @@ struct StringHash {
 };
 using VocabMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
+}  // namespace nanoflow::tok
+
+#ifdef __GLIBCXX__
+// libstdc++ caches hash codes in nodes only for hashers it deems slow; a custom hasher counts as
+// fast, and then every bucket walk re-hashes whole strings (a quarter of tokenizer load time).
+template <>
+struct std::__is_fast_hash<nanoflow::tok::StringHash> : std::false_type {};
+#endif
+
+namespace nanoflow::tok {
+
 struct BpeConfig {
   bool byte_level = false;
   bool byte_fallback = false;
