@@ -260,7 +260,9 @@ int run_batch(RunBatchOptions o) {
         job.gen = std::make_unique<Generation>(job.request, job.prompts, tok, o.model_name, Clock::now());
         job.gen->submit(*engine);
       } catch (const Error& e) {
-        if (e.kind() == ErrorKind::kResource) break;  // queue full: retry this line later
+        // Queue full: retry this line once something finished (unless nothing is running, then
+        // the line alone needs more than the queue holds).
+        if (e.kind() == ErrorKind::kResource && !active.empty()) break;
         int status = 0;
         json body = error_body(e, &status);
         out.write(response_entry(job.custom_id, status, body));
