@@ -2,8 +2,7 @@
 //
 // Signals: the first SIGTERM/SIGINT drains (/ready -> 503, new requests -> 503, requests in flight
 // finish, bounded by --drain-timeout) and the process exits 0; a second one exits at once (status 1).
-// They are taken by one sigwait() thread, so no work happens in a signal handler.
-#include <pthread.h>
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -35,15 +34,27 @@ std::string default_model_name(const std::string& path) {
   return name.empty() ? p : name;
 }
 
+// Signals: the handler only counts and writes a byte to a pipe (async-signal-safe); a watcher
+// thread does the draining. A handler (not a blocked mask + sigwait) because libraries start
+// threads before main (OpenBLAS) whose masks we do not control.
+int g_signal_pipe[2] = {-1, -1};
+std::atomic<int> g_signals{0};
+std::atomic<bool> g_serve_returned{false};
+
+void on_signal(int) {
+  if (g_signals.fetch_add(1) >= 1) _exit(1);  // second signal: exit now
+  char c = 1;
+  ssize_t ignored = write(g_signal_pipe[1], &c, 1);
+  (void)ignored;
+}
+
 int run_serve(ServeOptions o) {
-  // Block the signals before any thread exists so every thread inherits the mask and only the
-  // sigwait thread below receives them.
-  // Static: the detached signal threads may outlive this frame while the process exits.
-  static sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  NF_CHECK(pipe(g_signal_pipe) == 0) << "pipe()";
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that hung up must not kill the server
 
   o.engine.enable_prefix_caching = !o.no_prefix_caching;
@@ -57,23 +68,14 @@ int run_serve(ServeOptions o) {
   Server server(*engine, o.server, make_chat_renderer(engine->tokenizer()));
   int port = server.bind();
 
-  static std::atomic<bool> done{false};          // serve() returned: signals no longer drain
-  static std::atomic<bool> drain_started{false}, drain_finished{false};
-  std::thread signals([&server, drain_timeout_s = o.drain_timeout_s] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (done) return;
-    drain_started = true;
-    NF_LOG(kInfo) << "signal " << sig << ": draining (a second signal exits at once)";
+  // Joined below: it wakes either on a signal or on the byte written after serve() returns.
+  std::thread watcher([&server, drain_timeout_s = o.drain_timeout_s] {
+    char c = 0;
+    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    if (c != 1) return;  // serve() ended by itself
+    NF_LOG(kInfo) << "signal: draining (a second signal exits at once)";
     server.begin_drain();
-    std::thread second([] {
-      int s2 = 0;
-      sigwait(&set, &s2);
-      if (done) return;
-      std::fprintf(stderr, "second signal %d: exiting now\n", s2);
-      _exit(1);
-    });
-    second.detach();
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(drain_timeout_s * 1000));
     while (server.in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
@@ -81,10 +83,12 @@ int run_serve(ServeOptions o) {
     if (server.in_flight() > 0) {
       NF_LOG(kWarn) << server.in_flight() << " requests still running after the drain timeout; aborting them";
     }
-    server.stop();
-    drain_finished = true;
+    // Repeated: a stop() that lands before listen() started would otherwise be lost.
+    while (!g_serve_returned) {
+      server.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   });
-  signals.detach();
 
   std::string host = o.server.host;
   std::printf("nanoflow serve: model '%s' on http://%s:%d (OpenAI API at /v1)\n",
@@ -94,9 +98,13 @@ int run_serve(ServeOptions o) {
               host.c_str(), port, o.server.api_key.empty() ? "" : " -H 'Authorization: Bearer $NANOFLOW_API_KEY'");
   std::fflush(stdout);
   server.serve();
-  done = true;
-  // The drain thread uses `server` until its stop() returned; wait for it before `server` dies.
-  while (drain_started && !drain_finished) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  g_serve_returned = true;
+  if (g_signals.load() == 0) {
+    char c = 2;
+    ssize_t ignored = write(g_signal_pipe[1], &c, 1);
+    (void)ignored;
+  }
+  watcher.join();
   engine->shutdown(/*drain=*/false);
   NF_LOG(kInfo) << "server stopped";
   return 0;

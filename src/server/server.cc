@@ -392,6 +392,7 @@ int Server::bind() {
 
 void Server::serve() {
   NF_CHECK(impl_->port > 0) << "Server::serve before bind";
+  if (impl_->stopping) return;
   impl_->http.listen_after_bind();
 }
 
