@@ -208,13 +208,17 @@ int run_throughput(const ThroughputOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<RequestHandle>> handles;
   for (auto& g : gens) handles.push_back(engine->submit(std::move(g)));
-  int64_t out_tokens = 0, streamed_tokens = 0, errors = 0;
+  // Only requests that finished without error count: a failed run must not report a rate.
+  int64_t out_tokens = 0, streamed_tokens = 0, errors = 0, done_prompt_tokens = 0;
   for (auto& h : handles) {
     TokenEvent ev;
     while (!h->done()) {
       if (!h->next(&ev, std::chrono::milliseconds(200))) continue;
       streamed_tokens += static_cast<int64_t>(ev.tokens.size());
-      if (ev.finish != FinishReason::kNone) out_tokens += ev.completion_tokens;
+      if (ev.finish != FinishReason::kNone && ev.finish != FinishReason::kError) {
+        out_tokens += ev.completion_tokens;
+        done_prompt_tokens += ev.prompt_tokens;
+      }
       if (ev.finish == FinishReason::kError) {
         ++errors;
         NF_LOG(kError) << "request failed: " << ev.error;
@@ -224,7 +228,7 @@ int run_throughput(const ThroughputOptions& o) {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const EngineStats st = engine->stats();
 
-  const double total_tps = (prompt_tokens + out_tokens) / wall;
+  const double total_tps = (done_prompt_tokens + out_tokens) / wall;
   res["model"] = o.model;
   res["num_layers"] = mc.num_layers;
   res["params"] = params;
@@ -247,7 +251,7 @@ int run_throughput(const ThroughputOptions& o) {
   res["engine_host_s"] = st.host_ns * 1e-9;
   res["max_batch_tokens"] = o.max_batch_tokens;
   res["max_running"] = o.max_running;
-  if (peak > 0) {
+  if (peak > 0 && errors == 0) {
     const double optimal = peak / (2.0 * static_cast<double>(params));
     res["peak_gemm_tflops"] = peak / 1e12;
     res["optimal_tokens_per_s"] = optimal;

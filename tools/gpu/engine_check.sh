@@ -7,6 +7,8 @@
 #   mode full (default): 1024/512 ours + peer, Splitwise, 512/512, 512/1024 (300-600 requests);
 #   mode scale: 1024/512 with 1000 requests and a running set of 1024, at 2048 and 4096 tokens per
 #   iteration (the steady state the offline benchmark should measure), and the peer;
+#   mode cap: 1024/512 with the running set capped at 680, token budgets 4096 and 2048;
+#   mode final: realshape Llama-3-8B, 1024/512 at running sets 680 and 1024, and the peer;
 #   mode realshape: tools/peers/hf_real_shape_check.py (ours vs transformers on random weights with
 #   the real shapes: Llama-3-8B, Qwen2-7B, Mixtral-8x7B reduced to 4 layers), 64 prompts x 64 tokens.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
@@ -62,6 +64,17 @@ if [ "$MODE" = realshape ]; then
   real real_llama3_8b 200 Meta-Llama-3-8B-Instruct
   real real_qwen2_7b 200 Qwen2-7B-Instruct
   real real_mixtral_4l 150 Mixtral-8x7B-Instruct-v0.1 --num-layers 4
+elif [ "$MODE" = final ]; then
+  # One call for the open points: real-shape correctness, and whether capping the running set
+  # (so that the KV pool is not overcommitted into preemptions) lifts 1024/512 past 55% of optimal.
+  real real_llama3_8b 200 Meta-Llama-3-8B-Instruct
+  ours ours_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 4096
+  ours ours_1024_512_r1024 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 1024 --max-batch-tokens 4096
+  peer hf_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 64 --batch-size 64
+elif [ "$MODE" = cap ]; then
+  # The running set capped so the KV pool is not overcommitted, at two token budgets.
+  ours ours_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 4096
+  ours ours_1024_512_b2048 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048
 elif [ "$MODE" = scale ]; then
   ours ours_1024_512_n1000_b2048 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 1024 --max-batch-tokens 2048
   peer hf_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 64 --batch-size 64

@@ -216,7 +216,15 @@ void GemmRunner::run(const GemmParams& p, cudaStream_t stream) {
   NF_CHECK_PTR(p.y);
   Impl& I = *impl_;
   const Key bk = key_of(p, bucket_of(p.m));
-  if (I.algos.find(bk) == I.algos.end()) prepare(p);
+  if (I.algos.find(bk) == I.algos.end()) {
+    // Not prepared at start-up: take the heuristic's choice without timing, since autotuning
+    // would allocate scratch memory that the KV pool may already own.
+    GemmParams q = p;
+    q.m = bucket_of(p.m);
+    Problem& bpr = I.problem(q, q.m);
+    I.algos[bk] = I.heuristics(q, bpr, 1)[0].algo;
+    NF_LOG(kWarn) << "gemm m=" << p.m << " n=" << p.n << " k=" << p.k << " was not prepared; using the heuristic";
+  }
   Problem& pr = I.problem(p, p.m);
   const Key ek = key_of(p, p.m);
   cublasLtMatmulAlgo_t algo = I.algos.at(bk);

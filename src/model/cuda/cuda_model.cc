@@ -441,8 +441,12 @@ class CudaModelImpl final : public CudaModel {
       if (mm <= opt_.max_sampled) gemm_->prepare(gemm_params(ws_.normed, w, ws_.logits, mm, V, h, false, true));
       if (mm >= opt_.max_batch_tokens) break;
     }
-    for (int m = 1; m <= opt_.max_sampled; m *= 2)
-      gemm_->prepare(gemm_params(ws_.normed, w, ws_.logits, m, V, h, false, true));
+    // Up to the bucket that holds max_sampled (680 rows -> the 1024 bucket), not just below it.
+    for (int m = 1;; m *= 2) {
+      const int mm = std::min(m, opt_.max_sampled);
+      gemm_->prepare(gemm_params(ws_.normed, w, ws_.logits, mm, V, h, false, true));
+      if (mm >= opt_.max_sampled) break;
+    }
     cuda::device_synchronize();
   }
 
