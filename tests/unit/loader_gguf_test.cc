@@ -68,7 +68,8 @@ TEST(Gguf, EveryValueTypeIncludingNestedArrays) {
     put<uint32_t>(b, 2); put<uint64_t>(b, 2); put<uint16_t>(b, 1); put<uint16_t>(b, 2);
     put<uint32_t>(b, 2); put<uint64_t>(b, 0);
   });
-  GgufFile f = parse(s.build());
+  const Bytes bytes = s.build();  // parse() views the bytes: keep them alive
+  GgufFile f = parse(bytes);
   EXPECT_EQ(f.keys().size(), 16u);
   EXPECT_EQ(f.keys()[0], "u8");
   EXPECT_EQ(f.get_int("u8"), 200);
@@ -105,7 +106,8 @@ TEST(Gguf, Alignment) {
   GgufSpec s = two_tensors();
   s.alignment = 64;
   s.tensors[1].offset = 64;
-  GgufFile f = parse(s.build());
+  const Bytes bytes = s.build();  // parse() views the bytes: keep them alive
+  GgufFile f = parse(bytes);
   EXPECT_EQ(f.alignment(), 64u);
   EXPECT_EQ(f.data_offset() % 64, 0u);
   s.alignment = 48;  // not a power of two
