@@ -347,7 +347,8 @@ void EngineCore::on_token(Sequence& s, const SampledToken& tok) {
     finish(s, FinishReason::kStop, text, std::move(toks));
     return;
   }
-  if (s.outputs() >= p.max_tokens || s.total_len() >= max_model_len_) {
+  // Known tokens only: an output still in flight (pending) is the surplus one, dropped on finish.
+  if (s.outputs() >= p.max_tokens || static_cast<int32_t>(s.tokens.size()) >= max_model_len_) {
     finish(s, FinishReason::kLength, text + text_finish(s.text), std::move(toks));
     return;
   }

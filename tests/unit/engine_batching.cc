@@ -317,6 +317,30 @@ TEST(EngineBatching, RejectsWhatCanNeverRun) {
   expect_baseline(*e);
 }
 
+TEST(EngineBatching, MaxTokensUpToTheContextLengthAreAllProduced) {
+  // prompt + max_tokens == max_model_len is accepted, so all max_tokens must come out (the
+  // in-flight surplus token must not count against the context).
+  EngineConfig c;
+  c.max_batch_tokens = 64;
+  c.max_running = 4;
+  c.max_model_len = 40;
+  c.prefix_hash_seed = 1234;
+  auto e = Engine::create(std::make_unique<FakeModel>(kVocab, 64, 4096), std::make_unique<FakeTokenizer>(kVocab), c);
+  GenerateRequest r;
+  r.prompt_ids = std::vector<int32_t>(8, 3);
+  r.params.temperature = 0.0f;
+  r.params.ignore_eos = true;
+  r.params.max_tokens = 32;
+  auto h = e->submit(r);
+  RequestOut out = collect(*h, 1);
+  EXPECT_EQ(out[0].tokens.size(), 32u);
+  EXPECT_EQ(out[0].completion_tokens, 32);
+  EXPECT_EQ(out[0].finish, FinishReason::kLength);
+  r.params.max_tokens = 33;
+  EXPECT_THROW(e->submit(r), Error);
+  expect_baseline(*e);
+}
+
 TEST(EngineBatching, QueueLimitRefusesWithResourceError) {
   auto e = make(64, 16, 1, /*sleep_us=*/20000, /*max_queued=*/2);
   GenerateRequest r;
