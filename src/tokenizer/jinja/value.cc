@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "core/error.h"
@@ -11,7 +12,10 @@
 
 namespace nanoflow::jinja {
 
-bool ListData::is_iterator() const { return view == kGeneratorView || view == kReverseIterView; }
+// By content: the same literal may have a different address in each translation unit.
+bool ListData::is_iterator() const {
+  return view && (std::strcmp(view, kGeneratorView) == 0 || std::strcmp(view, kReverseIterView) == 0);
+}
 
 const Value* DictData::find(std::string_view key) const {
   for (const auto& [k, v] : items)
