@@ -4,5 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
-build/nanoflow inspect "$MODEL"
-exec build/nanoflow generate --model "$MODEL" --prompt "The capital of France is" --max-tokens 32
+NF=build/nanoflow
+[[ -x $NF ]] || NF=build/src/nanoflow  # where src/CMakeLists.txt puts the executable
+"$NF" inspect "$MODEL"
+"$NF" generate --model "$MODEL" --prompt "The capital of France is" --max-tokens 32
+# The main job: the OpenAI-compatible server on 127.0.0.1; it prints a curl line that works.
+exec "$NF" serve --model "$MODEL" --host 127.0.0.1 --port "${NANOFLOW_PORT:-8000}"

@@ -204,7 +204,9 @@ void Server::Impl::handle_generate(const httplib::Request& req, httplib::Respons
   // that a client that hung up while queued is noticed too (SSE clients ignore comments).
   auto last_write = std::make_shared<Clock::time_point>(Clock::now());
   auto provider = [this, gen, guard, last_write](size_t, httplib::DataSink& sink) -> bool {
-    if (stopping) {
+    // is_writable() also notices a peer that closed (where httplib probes the socket), before
+    // a write would.
+    if (stopping || (sink.is_writable && !sink.is_writable())) {
       gen->abort();
       return false;
     }

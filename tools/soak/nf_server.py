@@ -184,6 +184,11 @@ class ServerProcess:
 
     def __exit__(self, *exc):
         self.kill()
+        for f in (self.proc.stdout, self.log):
+            try:
+                f.close()
+            except Exception:  # noqa: BLE001 - the reader thread may hold it
+                pass
         try:
             os.unlink(self.log.name)
         except OSError:

@@ -209,8 +209,11 @@ def main():
         "client_tokens": stats.tokens, "engine_generated_tokens": gen,
         "generated_tokens_per_s": round(gen / elapsed, 1) if elapsed else None,
         "ttft_p50_s": pct(stats.ttft, 0.5), "ttft_p99_s": pct(stats.ttft, 0.99),
-        "rss_mb_first_last_max": [round(x / 2 ** 20, 1) for x in (rss[0], rss[-1], max(rss))] if rss else None,
-        "threads_first_last_max": [thr[0], thr[-1], max(thr)] if thr else None,
+        # RSS at start (idle), after the first quarter (warm: pools and caches filled), at the end.
+        "rss_mb_start_warm_end_max": [round(x / 2 ** 20, 1) for x in (rss[0], rss[len(rss) // 4], rss[-1], max(rss))]
+        if rss else None,
+        "threads_start_end_max": [thr[0], thr[-1], max(thr)] if thr else None,
+        "fds_start_end": [samples[0].get("process_open_fds"), samples[-1].get("process_open_fds")] if samples else None,
         "baseline_check": lost or "ok",
     }
     print(json.dumps(summary, indent=1))
