@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -12,11 +13,22 @@
 namespace nanoflow::test {
 
 // A fresh folder under the temp dir holding `tokenizer.json` = j (and tokenizer_config.json = cfg).
+// Removes the folders at exit so test runs leave nothing behind in the temp dir.
+struct TempDirs {
+  std::vector<std::filesystem::path> dirs;
+  ~TempDirs() {
+    std::error_code ec;
+    for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+
 inline std::string write_tokenizer_dir(const std::string& name, const std::string& tokenizer_json,
                                        const nlohmann::json& cfg = nullptr) {
   namespace fs = std::filesystem;
+  static TempDirs temp_dirs;
   fs::path dir = fs::temp_directory_path() / ("nf_tok_" + name + "_" + std::to_string(::getpid()));
   fs::create_directories(dir);
+  temp_dirs.dirs.push_back(dir);
   std::ofstream(dir / "tokenizer.json") << tokenizer_json;
   if (!cfg.is_null()) std::ofstream(dir / "tokenizer_config.json") << cfg.dump();
   return dir.string();
