@@ -82,7 +82,13 @@ json Generation::usage() const {
   int64_t completion = 0;
   for (const auto& c : choices_) completion += c.reported_tokens >= 0 ? c.reported_tokens : c.completion_tokens;
   int64_t prompt = prompt_tokens();
-  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+  // The choices of one prompt share its pages: count each prompt's cache hits once (choice 0).
+  int64_t cached = 0;
+  for (size_t i = 0; i < choices_.size(); i += static_cast<size_t>(n_)) cached += choices_[i].cached_tokens;
+  return {{"prompt_tokens", prompt},
+          {"completion_tokens", completion},
+          {"total_tokens", prompt + completion},
+          {"prompt_tokens_details", {{"cached_tokens", cached}}}};
 }
 
 json Generation::chunk_base() const {
@@ -188,6 +194,7 @@ void Generation::apply(size_t prompt_index, const TokenEvent& ev, std::string* o
     c.finish = ev.finish;
     c.error = ev.error;
     c.reported_tokens = ev.completion_tokens;
+    c.cached_tokens = ev.cached_tokens;
   }
   if (!out) {  // non-streaming: accumulate
     if (!c.started && request_.echo && !chat_) {

@@ -51,6 +51,20 @@ class OpenAIClient(unittest.TestCase):
     def tearDown(self):
         self.assertEqual(SERVER.nothing_lost(), "")
 
+    def test_prefix_cache_hits_are_reported_as_cached_tokens(self):
+        c = client()
+        # A prompt of several full 16-token pages, sent twice: the second request reuses its pages.
+        prompt = "Count the stars over the quiet harbour tonight, one by one, slowly. " * 8
+        first = c.completions.create(model=MODEL, prompt=prompt, max_tokens=2, temperature=0)
+        second = c.completions.create(model=MODEL, prompt=prompt, max_tokens=2, temperature=0)
+        n = second.usage.prompt_tokens
+        self.assertGreater(n, 48)
+        cached = second.usage.prompt_tokens_details.cached_tokens
+        self.assertGreaterEqual(cached, 16 * ((n - 1) // 16) - 16, (n, cached))
+        self.assertLess(cached, n)  # the last prompt token is always computed
+        self.assertEqual(cached % 16, 0)
+        self.assertEqual(first.choices[0].text, second.choices[0].text)
+
     def test_model_name_is_file_name(self):
         self.assertEqual(MODEL, "SmolLM2-135M-Instruct.Q4_1.gguf")
         self.assertEqual([m.id for m in client().models.list().data], [MODEL])

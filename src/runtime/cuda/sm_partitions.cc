@@ -2,26 +2,28 @@
 
 #include "core/log.h"
 #include "runtime/cuda/cuda_check.h"
+#include "runtime/cuda/driver_api.h"
 
 namespace nanoflow::cuda {
 
 SmPartitions::SmPartitions(const SmPartitionsConfig& cfg) {
   NF_CHECK_INPUT(cfg.granularity > 0) << "granularity " << cfg.granularity;
   NF_CHECK_INPUT(!cfg.sm_counts.empty()) << "no partitions requested";
+  const DriverApi& drv = driver();
   int ordinal = 0;
   NF_CUDA_CHECK(cudaGetDevice(&ordinal));
   CUdevice dev = 0;
-  NF_CU_CHECK(cuDeviceGet(&dev, ordinal));
+  NF_CU_CHECK(drv.DeviceGet(&dev, ordinal));
 
   CUdevResource all{};
-  NF_CU_CHECK(cuDeviceGetDevResource(dev, &all, CU_DEV_RESOURCE_TYPE_SM));
+  NF_CU_CHECK(drv.DeviceGetDevResource(dev, &all, CU_DEV_RESOURCE_TYPE_SM));
   const unsigned total = all.sm.smCount;
   // First call counts the groups, second fills them (the driver's documented two-step use).
   unsigned n_groups = 0;
-  NF_CU_CHECK(cuDevSmResourceSplitByCount(nullptr, &n_groups, &all, nullptr, 0, cfg.granularity));
+  NF_CU_CHECK(drv.DevSmResourceSplitByCount(nullptr, &n_groups, &all, nullptr, 0, cfg.granularity));
   std::vector<CUdevResource> groups(n_groups);
   CUdevResource remaining{};
-  NF_CU_CHECK(cuDevSmResourceSplitByCount(groups.data(), &n_groups, &all, &remaining, 0, cfg.granularity));
+  NF_CU_CHECK(drv.DevSmResourceSplitByCount(groups.data(), &n_groups, &all, &remaining, 0, cfg.granularity));
   groups_ = static_cast<int>(n_groups);
   remainder_sms_ = static_cast<int>(remaining.sm.smCount);
 
@@ -40,16 +42,16 @@ SmPartitions::SmPartitions(const SmPartitionsConfig& cfg) {
     for (int c : cfg.sm_counts) {
       const int k = c / cfg.granularity;
       CUdevResourceDesc desc = nullptr;
-      NF_CU_CHECK(cuDevResourceGenerateDesc(&desc, &groups[next], k));
+      NF_CU_CHECK(drv.DevResourceGenerateDesc(&desc, &groups[next], k));
       next += k;
       SmPartition p;
-      NF_CU_CHECK(cuGreenCtxCreate(&p.ctx, desc, dev, CU_GREEN_CTX_DEFAULT_STREAM));
+      NF_CU_CHECK(drv.GreenCtxCreate(&p.ctx, desc, dev, CU_GREEN_CTX_DEFAULT_STREAM));
       parts_.push_back(p);  // owned from here on, destroyed in ~SmPartitions on a later throw
       CUstream s = nullptr;
-      NF_CU_CHECK(cuGreenCtxStreamCreate(&s, parts_.back().ctx, CU_STREAM_NON_BLOCKING, 0));
+      NF_CU_CHECK(drv.GreenCtxStreamCreate(&s, parts_.back().ctx, CU_STREAM_NON_BLOCKING, 0));
       parts_.back().stream = s;
       CUdevResource got{};
-      NF_CU_CHECK(cuGreenCtxGetDevResource(parts_.back().ctx, &got, CU_DEV_RESOURCE_TYPE_SM));
+      NF_CU_CHECK(drv.GreenCtxGetDevResource(parts_.back().ctx, &got, CU_DEV_RESOURCE_TYPE_SM));
       parts_.back().sm_count = static_cast<int>(got.sm.smCount);
     }
   } catch (...) {
@@ -60,9 +62,11 @@ SmPartitions::SmPartitions(const SmPartitionsConfig& cfg) {
 }
 
 SmPartitions::~SmPartitions() {
+  if (parts_.empty()) return;
+  const DriverApi& drv = driver();  // resolved already: partitions exist only after a successful load
   for (auto& p : parts_) {
-    if (p.stream != nullptr) (void)cuStreamDestroy(p.stream);
-    if (p.ctx != nullptr) (void)cuGreenCtxDestroy(p.ctx);
+    if (p.stream != nullptr) (void)drv.StreamDestroy(p.stream);
+    if (p.ctx != nullptr) (void)drv.GreenCtxDestroy(p.ctx);
     p.stream = nullptr;
     p.ctx = nullptr;
   }

@@ -24,6 +24,7 @@ struct ChoiceState {
   std::string error;
   int32_t completion_tokens = 0;  // tokens received
   int32_t reported_tokens = -1;   // completion_tokens of the final event, if any
+  int32_t cached_tokens = 0;      // prompt tokens served by the prefix cache (final event)
   bool started = false;           // role / echo chunk already streamed
   int32_t text_offset = 0;        // completions logprobs text_offset of the next token
 };

@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include "core/error.h"
+#include "runtime/cuda/driver_api.h"
 
 namespace nanoflow::cuda {
 
@@ -21,7 +22,7 @@ inline ErrorKind error_kind_of(CUresult e) {
 inline const char* error_string(cudaError_t e) { return cudaGetErrorString(e); }
 inline const char* error_string(CUresult e) {
   const char* s = nullptr;
-  if (cuGetErrorString(e, &s) != CUDA_SUCCESS || s == nullptr) return "unknown CUresult";
+  if (driver().GetErrorString(e, &s) != CUDA_SUCCESS || s == nullptr) return "unknown CUresult";
   return s;
 }
 
