@@ -46,4 +46,16 @@ class ByteReader {
   const std::string& source_;
 };
 
+// Runs `parse` and makes every refusal name the file: helpers it calls (checked arithmetic, Shape)
+// throw without knowing which file they read.
+template <class F>
+void parse_naming_file(const std::string& source, F&& parse) {
+  try {
+    parse();
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).starts_with(source)) throw;
+    NF_THROW(kBadFile) << source << ": " << e.what();
+  }
+}
+
 }  // namespace nanoflow::detail

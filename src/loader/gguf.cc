@@ -221,13 +221,7 @@ GgufFile GgufFile::parse(const uint8_t* data, size_t size, const std::string& so
 }
 
 void GgufFile::parse_all() {
-  // Every refusal names the file; helpers below (checked arithmetic, Shape) may not know it.
-  try {
-    parse_unchecked();
-  } catch (const Error& e) {
-    if (std::string_view(e.what()).starts_with(source_)) throw;
-    NF_THROW(kBadFile) << source_ << ": " << e.what();
-  }
+  detail::parse_naming_file(source_, [this] { parse_unchecked(); });
 }
 
 void GgufFile::parse_unchecked() {

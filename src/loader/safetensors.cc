@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/checked.h"
+#include "byte_reader.h"
 #include "json_strict.h"
 
 namespace nanoflow {
@@ -58,13 +59,7 @@ SafetensorsFile SafetensorsFile::parse(const uint8_t* data, size_t size, const s
 }
 
 void SafetensorsFile::parse_all() {
-  // Every refusal names the file; helpers below (checked arithmetic, Shape) may not know it.
-  try {
-    parse_unchecked();
-  } catch (const Error& e) {
-    if (std::string_view(e.what()).starts_with(source_)) throw;
-    NF_THROW(kBadFile) << source_ << ": " << e.what();
-  }
+  detail::parse_naming_file(source_, [this] { parse_unchecked(); });
 }
 
 void SafetensorsFile::parse_unchecked() {
