@@ -3,37 +3,29 @@
 // must be accepted or refused with nanoflow::Error (fuzz_jinja swallows only that), never crash.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <cstdio>
 
 #include "tokenizer/jinja/fuzz.h"
+#include "unit/fuzz_corpus_util.h"
 
 namespace nanoflow {
 namespace {
 
 TEST(ChatFuzzReplay, CorpusAndPrefixes) {
-  const std::filesystem::path dir = std::filesystem::path(NF_SOURCE_DIR) / "fuzz" / "corpus" / "jinja";
-  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no corpus at " << dir;
-  int files = 0;
+  const auto files = testing::read_corpus("jinja");
+  if (files.empty()) GTEST_SKIP() << "no corpus at " << testing::corpus_dir("jinja");
   size_t runs = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream f(entry.path(), std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string bytes = ss.str();
-    SCOPED_TRACE(entry.path().filename().string());
+  for (const auto& f : files) {
+    SCOPED_TRACE(f.name);
     auto run = [&](size_t n) {
-      EXPECT_NO_THROW(fuzz_jinja(reinterpret_cast<const uint8_t*>(bytes.data()), n));
+      EXPECT_NO_THROW(fuzz_jinja(testing::bytes_of(f.bytes), n));
       ++runs;
     };
-    run(bytes.size());
-    for (size_t n = 0; n < bytes.size(); n += 5) run(n);
-    ++files;
+    run(f.bytes.size());
+    for (size_t n = 0; n < f.bytes.size(); n += 5) run(n);
   }
-  EXPECT_GE(files, 10);
-  std::printf("replayed %d corpus files, %zu inputs\n", files, runs);
+  EXPECT_GE(files.size(), 10u);
+  std::printf("replayed %zu corpus files, %zu inputs\n", files.size(), runs);
 }
 
 }  // namespace

@@ -3,31 +3,19 @@
 // or throws anything but nanoflow::Error fails CI. Crash reproducers found later go into the corpus.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <vector>
-
 #include "loader/fuzz_targets.h"
+#include "unit/fuzz_corpus_util.h"
 
 namespace nanoflow {
 namespace {
 
-namespace fs = std::filesystem;
-
 void replay(const std::string& target, void (*fn)(const uint8_t*, size_t)) {
-  const fs::path dir = fs::path(NF_SOURCE_DIR) / "fuzz" / "corpus" / target;
-  ASSERT_TRUE(fs::is_directory(dir)) << dir;
-  int n = 0;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    std::ifstream in(e.path(), std::ios::binary);
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    SCOPED_TRACE(e.path().string());
-    EXPECT_NO_THROW(fn(bytes.data(), bytes.size()));
-    ++n;
+  const auto files = testing::read_corpus(target);
+  EXPECT_GT(files.size(), 0u) << "empty or missing corpus " << testing::corpus_dir(target);
+  for (const auto& f : files) {
+    SCOPED_TRACE(f.name);
+    EXPECT_NO_THROW(fn(testing::bytes_of(f.bytes), f.bytes.size()));
   }
-  EXPECT_GT(n, 0) << "empty corpus " << dir;
 }
 
 TEST(LoaderFuzzCorpus, Safetensors) { replay("safetensors", fuzz_safetensors); }
