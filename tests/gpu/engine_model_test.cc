@@ -49,19 +49,6 @@ CudaModel& gpu_model(const std::string& path) {
   return *m;
 }
 
-std::vector<float> all_logits(Model& m, const std::vector<int32_t>& prompt, int chunk) {
-  SimpleRunner r(m);
-  const int s = r.add_sequence(prompt);
-  std::vector<float> all, part;
-  while (r.pending(s) > 0) {
-    const int32_t n = chunk > 0 ? std::min<int32_t>(chunk, r.pending(s)) : r.pending(s);
-    SimpleRunner::Work w{s, n, true, true};
-    r.step({&w, 1}, part);
-    all.insert(all.end(), part.begin(), part.end());
-  }
-  return all;
-}
-
 double rel_err(const std::vector<float>& got, const std::vector<float>& ref) {
   EXPECT_EQ(got.size(), ref.size());
   double num = 0, den = 0;
@@ -89,7 +76,7 @@ TEST_P(GpuTinyGolden, PromptLogitsMatchTransformers) {
   Model& m = gpu_model(golden_dir(GetParam()));
   for (size_t i = 0; i < g.prompts.size(); ++i) {
     const auto& ref = g.logits.at("prompt" + std::to_string(i));
-    const auto got = all_logits(m, g.prompts[i], 0);
+    const auto got = golden::all_logits(m, g.prompts[i], 0);
     const double e = rel_err(got, ref.data);
     std::printf("%s prompt %zu: rel err vs transformers %.3g\n", GetParam(), i, e);
     EXPECT_LT(e, 3e-2) << GetParam() << " prompt " << i;
@@ -133,9 +120,9 @@ TEST_P(GpuTinyGolden, ChunkedPrefillAndDecodeAgree) {
   const auto g = golden::read_golden(golden_dir(GetParam()));
   Model& m = gpu_model(golden_dir(GetParam()));
   const auto& prompt = g.prompts.back();
-  const auto one = all_logits(m, prompt, 0);
+  const auto one = golden::all_logits(m, prompt, 0);
   for (int chunk : {1, 5, 16}) {
-    const double e = rel_err(all_logits(m, prompt, chunk), one);
+    const double e = rel_err(golden::all_logits(m, prompt, chunk), one);
     std::printf("%s chunk %d vs one chunk: rel err %.3g\n", GetParam(), chunk, e);
     EXPECT_LT(e, 1e-2) << "chunk " << chunk;
   }
@@ -262,7 +249,7 @@ TEST_P(GpuPreset, TwoLayersSane) {
     throw;
   }
   std::vector<int32_t> prompt = {1, 791, 6864, 315, 9822, 374, 12366, 13, 578, 1888, 17, 4040, 3};
-  const auto logits = all_logits(*m, prompt, 0);
+  const auto logits = golden::all_logits(*m, prompt, 0);
   float mn = logits[0], mx = logits[0];
   for (float v : logits) {
     ASSERT_TRUE(std::isfinite(v));

@@ -34,20 +34,6 @@ Model& model_for(const std::string& arch) {
   return *m;
 }
 
-// Logits of every position of `prompt`, fed in chunks of `chunk` tokens (0 = all at once).
-std::vector<float> all_logits(Model& m, const std::vector<int32_t>& prompt, int chunk) {
-  SimpleRunner r(m);
-  const int s = r.add_sequence(prompt);
-  std::vector<float> all, part;
-  while (r.pending(s) > 0) {
-    const int32_t n = chunk > 0 ? std::min<int32_t>(chunk, r.pending(s)) : r.pending(s);
-    SimpleRunner::Work w{s, n, true, true};
-    r.step({&w, 1}, part);
-    all.insert(all.end(), part.begin(), part.end());
-  }
-  return all;
-}
-
 float max_diff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   float m = 0;
@@ -64,7 +50,7 @@ TEST_P(TinyGolden, PromptLogitsMatchTransformers) {
     const auto& ref = g.logits.at("prompt" + std::to_string(i));
     ASSERT_EQ(ref.shape[0], static_cast<int64_t>(g.prompts[i].size()));
     ASSERT_EQ(ref.shape[1], m.config().vocab_size);
-    const auto got = all_logits(m, g.prompts[i], 0);
+    const auto got = golden::all_logits(m, g.prompts[i], 0);
     // The reference logits really vary (a zero/constant golden would make this test vacuous).
     const auto [mn, mx] = std::minmax_element(ref.data.begin(), ref.data.end());
     EXPECT_GT(*mx - *mn, 1.0f);
@@ -87,9 +73,9 @@ TEST_P(TinyGolden, ChunkedPrefillAndDecodeAgree) {
   const auto g = golden::read_golden(golden_dir(GetParam()));
   Model& m = model_for(GetParam());
   const auto& prompt = g.prompts.back();  // the longest: crosses two page boundaries
-  const auto one = all_logits(m, prompt, 0);
+  const auto one = golden::all_logits(m, prompt, 0);
   for (int chunk : {1, 5, 16}) {
-    const float d = max_diff(all_logits(m, prompt, chunk), one);
+    const float d = max_diff(golden::all_logits(m, prompt, chunk), one);
     std::printf("%s chunk %d vs one chunk: max |diff| = %.3g\n", GetParam(), chunk, d);
     EXPECT_LT(d, 1e-4f) << "chunk " << chunk;
   }
@@ -255,7 +241,7 @@ TEST(TinyGoldenBf16, Bf16WeightsOnBf16CheckpointMatchTransformers) {
   ASSERT_EQ(g.meta.at("weights_dtype"), "bf16");
   auto m = Model::load_cpu(golden_dir("mixtral"), {.num_threads = 2, .num_kv_pages = 32, .bf16_weights = true});
   for (size_t i = 0; i < g.prompts.size(); ++i) {
-    EXPECT_LT(max_diff(all_logits(*m, g.prompts[i], 0), g.logits.at("prompt" + std::to_string(i)).data), 1e-3f);
+    EXPECT_LT(max_diff(golden::all_logits(*m, g.prompts[i], 0), g.logits.at("prompt" + std::to_string(i)).data), 1e-3f);
     EXPECT_EQ(greedy_generate(*m, g.prompts[i], static_cast<int>(g.greedy[i].size())), g.greedy[i]) << i;
   }
 }

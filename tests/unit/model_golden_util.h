@@ -3,6 +3,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/mmap.h"
+#include "model/simple_runner.h"
 
 namespace nanoflow::golden {
 
@@ -44,6 +46,21 @@ inline Golden read_golden(const std::string& dir) {
     g.logits[e.at("key").get<std::string>()] = std::move(t);
   }
   return g;
+}
+
+// Logits of every position of `prompt` from any backend's Model, fed in chunks of `chunk` tokens
+// (0 = all at once): [prompt.size(), vocab] flattened.
+inline std::vector<float> all_logits(Model& m, const std::vector<int32_t>& prompt, int chunk) {
+  SimpleRunner r(m);
+  const int s = r.add_sequence(prompt);
+  std::vector<float> all, part;
+  while (r.pending(s) > 0) {
+    const int32_t n = chunk > 0 ? std::min<int32_t>(chunk, r.pending(s)) : r.pending(s);
+    SimpleRunner::Work w{s, n, true, true};
+    r.step({&w, 1}, part);
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  return all;
 }
 
 }  // namespace nanoflow::golden
