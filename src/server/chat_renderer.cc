@@ -21,7 +21,8 @@ ChatRenderer make_chat_renderer(const Tokenizer& tokenizer) {
   return [tpl, bos = tokenizer.bos_token(), eos = tokenizer.eos_token()](
              const nlohmann::json& messages, bool add_generation_prompt) {
     try {
-      return tpl->render(messages, add_generation_prompt, bos, eos);
+      // Text-part lists become strings first (as vLLM does), so every template sees plain content.
+      return tpl->render(ChatTemplate::join_text_parts(nlohmann::ordered_json(messages)), add_generation_prompt, bos, eos);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kInvalidInput) throw;
       // A template that hits its output/step limits on these messages: the request's fault.

@@ -100,6 +100,19 @@ class OpenAIClient(unittest.TestCase):
             r = c.chat.completions.create(model=MODEL, messages=g["messages"], max_tokens=1, temperature=0)
             self.assertEqual(r.usage.prompt_tokens, g["prompt_tokens"], g["messages"])
 
+    def test_chat_text_parts_equal_the_joined_string(self):
+        c = client()
+        parts = [{"type": "text", "text": "Name a colour."}, {"type": "text", "text": "One word only."}]
+        a = c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": parts}],
+                                      max_tokens=8, temperature=0)
+        b = c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Name a colour.\nOne word only."}],
+                                      max_tokens=8, temperature=0)
+        self.assertEqual(a.usage.prompt_tokens, b.usage.prompt_tokens)
+        self.assertEqual(a.choices[0].message.content, b.choices[0].message.content)
+        with self.assertRaises(openai.BadRequestError):
+            c.chat.completions.create(model=MODEL, max_tokens=4, messages=[{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
+
     def test_chat_stream_equals_non_stream(self):
         c = client()
         msgs = golden()["chat"][0]["messages"]
