@@ -8,7 +8,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config ccache unzip python3 python3-venv
   libpcre2-dev libopenblas-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libxxhash-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev clang libclang-rt-14-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev zlib1g-dev libbrotli-dev libicu-dev
+  clang libclang-rt-14-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
