@@ -128,25 +128,8 @@ __global__ void __launch_bounds__(kWarps * 32) prefill_attention_kernel(PrefillA
       mx_lo = fmaxf(mx_lo, fmaxf(s[nt][0], s[nt][1]));
       mx_hi = fmaxf(mx_hi, fmaxf(s[nt][2], s[nt][3]));
     }
-#pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, off));
-      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, off));
-    }
-    const float use_lo = mx_lo == -INFINITY ? 0.f : mx_lo;  // a fully masked row stays all-zero
-    const float use_hi = mx_hi == -INFINITY ? 0.f : mx_hi;
-    const float c_lo = exp2f(m_lo - use_lo), c_hi = exp2f(m_hi - use_hi);
-    m_lo = mx_lo;
-    m_hi = mx_hi;
-    l_lo *= c_lo;
-    l_hi *= c_hi;
-#pragma unroll
-    for (int i = 0; i < D / 8; ++i) {
-      o[i][0] *= c_lo;
-      o[i][1] *= c_lo;
-      o[i][2] *= c_hi;
-      o[i][3] *= c_hi;
-    }
+    float use_lo, use_hi;
+    online_softmax_rescale<D>(mx_lo, mx_hi, m_lo, m_hi, l_lo, l_hi, o, use_lo, use_hi);
     uint32_t pa[kBN / 16][4];
 #pragma unroll
     for (int nt = 0; nt < kBN / 8; ++nt) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_bf16.h>
 
+#include <cmath>
 #include <cstdint>
 
 namespace nanoflow::cuda::dev {
@@ -35,6 +36,37 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&h);
+}
+
+// One online-softmax step for the two rows an m16n8 MMA fragment gives each thread (lo = row g,
+// hi = row g + 8; the 4 threads of a quad share them). mx_lo/mx_hi: this thread's running max
+// over the old max and the new tile's scores. Finishes the max across the quad, rescales the
+// running sums l and outputs o by exp2(old max - new max), stores the new max in m, and returns in
+// use_lo/use_hi what to subtract from this tile's scores: 0 for a fully masked row, which thus
+// stays all-zero instead of turning into NaN.
+template <int D>
+__device__ __forceinline__ void online_softmax_rescale(float mx_lo, float mx_hi, float& m_lo, float& m_hi,
+                                                       float& l_lo, float& l_hi, float (&o)[D / 8][4],
+                                                       float& use_lo, float& use_hi) {
+#pragma unroll
+  for (int off = 1; off <= 2; off <<= 1) {
+    mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, off));
+    mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, off));
+  }
+  use_lo = mx_lo == -INFINITY ? 0.f : mx_lo;
+  use_hi = mx_hi == -INFINITY ? 0.f : mx_hi;
+  const float c_lo = exp2f(m_lo - use_lo), c_hi = exp2f(m_hi - use_hi);
+  m_lo = mx_lo;
+  m_hi = mx_hi;
+  l_lo *= c_lo;
+  l_hi *= c_hi;
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) {
+    o[i][0] *= c_lo;
+    o[i][1] *= c_lo;
+    o[i][2] *= c_hi;
+    o[i][3] *= c_hi;
+  }
 }
 
 }  // namespace nanoflow::cuda::dev
