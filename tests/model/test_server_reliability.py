@@ -1,7 +1,11 @@
 """RELIABILITY.md "API validation", "Cancellation and shutdown" and "Security" against a running
-`nanoflow serve` on SmolLM2 (CPU backend), over raw HTTP. Every case expects its exact status and
+`nanoflow serve` on SmolLM2 (CPU backend by default), over raw HTTP. Every case expects its exact status and
 the OpenAI error envelope, then the "nothing lost" check (KV pages at baseline, no live request,
 no handler running, threads/fds flat, a follow-up request succeeds). Exit 77 without model/binary.
+
+The model, backend and binary come from NF_TEST_MODEL / NF_TEST_SERVE_ARGS / NF_BIN (see
+tools/soak/nf_server.py; tools/gpu/serve_check.sh runs this on the GPU against preset:llama3-8b).
+NF_CANCEL_COUNT sets test_random_cancellations' request count (1000).
 """
 import json
 import os
@@ -15,18 +19,34 @@ import unittest
 
 SRC = os.environ.get("NF_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tools", "soak"))
-from nf_server import ServerProcess, find_binary, find_model  # noqa: E402
+from nf_server import (ServerProcess, find_binary, served_model_id, test_model, test_serve_args,  # noqa: E402
+                       usage_golden_path)
 
 KEY = "sk-Reliability-42"
 CTX = 512
 S = None  # the shared server (with an API key)
 
 
+def serve(args, api_key=None):
+    """`nanoflow serve` on the test model with `args` + NF_TEST_SERVE_ARGS."""
+    return ServerProcess(find_binary(), test_model(), [*args, *test_serve_args()], api_key=api_key)
+
+
+def vocab_size():
+    """The tokenizer's id count: 49152 for SmolLM2; from the model's usage golden otherwise."""
+    path = usage_golden_path(served_model_id(test_model()))
+    if path is not None:
+        with open(path) as f:
+            v = json.load(f).get("vocab_size")
+        if v:
+            return v
+    return 49152
+
+
 def setUpModule():
     global S
-    S = ServerProcess(find_binary(), find_model(), ["--max-model-len", str(CTX), "--max-running", "16",
-                                                    "--max-queued", "512", "--max-body-bytes", "1048576"],
-                      api_key=KEY)
+    S = serve(["--max-model-len", str(CTX), "--max-running", "16", "--max-queued", "512",
+               "--max-body-bytes", "1048576"], api_key=KEY)
 
 
 def tearDownModule():
@@ -117,7 +137,7 @@ class Validation(unittest.TestCase):
         self.expect("/v1/completions", {"prompt": "a", "model": "gpt-4"}, 404, "model")
         self.expect("/v1/completions", {"prompt": ""}, 400, "prompt")
         self.expect("/v1/chat/completions", {"messages": []}, 400, "messages")
-        vocab = 49152
+        vocab = vocab_size()
         self.expect("/v1/completions", {"prompt": [1, -1]}, 400, "prompt")
         self.expect("/v1/completions", {"prompt": [1, vocab]}, 400, "prompt")
         r = S.request("POST", "/v1/completions", {"prompt": [1, vocab - 1], "max_tokens": 1})
@@ -262,7 +282,7 @@ class Cancellation(unittest.TestCase):
 
 class QueueAndShutdown(unittest.TestCase):
     def test_disconnect_while_queued_is_never_scheduled(self):
-        with ServerProcess(find_binary(), find_model(), ["--max-model-len", str(CTX), "--max-running", "1"]) as srv:
+        with serve(["--max-model-len", str(CTX), "--max-running", "1"]) as srv:
             a = open_stream(srv, stream_body(300), key=None)
             read_events(a, 2)
             m0 = srv.metrics()
@@ -283,7 +303,7 @@ class QueueAndShutdown(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
     def test_queue_full_429(self):
-        with ServerProcess(find_binary(), find_model(), ["--max-model-len", str(CTX), "--max-running", "1",
+        with serve(["--max-model-len", str(CTX), "--max-running", "1",
                                                          "--max-queued", "1"]) as srv:
             a = open_stream(srv, stream_body(300), key=None)
             read_events(a, 2)
@@ -306,7 +326,7 @@ class QueueAndShutdown(unittest.TestCase):
             self.assertEqual(srv.nothing_lost(), "")
 
     def test_sigterm_drains_and_exits_0(self):
-        srv = ServerProcess(find_binary(), find_model(), ["--max-model-len", str(CTX)])
+        srv = serve(["--max-model-len", str(CTX)])
         try:
             s = open_stream(srv, stream_body(60), key=None)
             read_events(s, 2)
@@ -337,7 +357,7 @@ class QueueAndShutdown(unittest.TestCase):
             srv.__exit__(None, None, None)
 
     def test_second_signal_exits_at_once(self):
-        srv = ServerProcess(find_binary(), find_model(), ["--max-model-len", str(CTX), "--drain-timeout", "600"])
+        srv = serve(["--max-model-len", str(CTX), "--drain-timeout", "600"])
         try:
             s = open_stream(srv, stream_body(400), key=None)
             read_events(s, 2)
@@ -355,7 +375,7 @@ class QueueAndShutdown(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if not find_binary() or not find_model():
+    if not find_binary() or not test_model():
         print("nanoflow binary or SmolLM2 model missing: skipped")
         sys.exit(77)
     unittest.main()

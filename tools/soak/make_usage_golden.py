@@ -2,6 +2,10 @@
 
 Run with /work/venv-ref/bin/python (has transformers; CI does not):
     python tools/soak/make_usage_golden.py models/SmolLM2-135M-Instruct.Q4_1.gguf tests/data/server/usage_golden.json
+    python tools/soak/make_usage_golden.py ../shared/models/Meta-Llama-3-8B-Instruct \
+        tests/data/server/usage_golden.preset_llama3-8b.json
+The first argument is a .gguf file or an HF folder (tokenizer.json + tokenizer_config.json); the
+tests pick the golden by the served model id (tools/soak/nf_server.py usage_golden_path()).
 Completions prompts are tokenized as tokenizer(prompt) (add_special_tokens=True); chat prompts as
 apply_chat_template(messages, add_generation_prompt=True, tokenize=True), which is what the OpenAI
 usage.prompt_tokens of a server that follows transformers must equal.
@@ -30,9 +34,13 @@ CHATS = [
 
 def main():
     gguf, out = sys.argv[1], sys.argv[2]
-    tok = AutoTokenizer.from_pretrained(os.path.dirname(os.path.abspath(gguf)), gguf_file=os.path.basename(gguf))
+    if os.path.isdir(gguf):
+        tok = AutoTokenizer.from_pretrained(os.path.abspath(gguf))
+    else:
+        tok = AutoTokenizer.from_pretrained(os.path.dirname(os.path.abspath(gguf)), gguf_file=os.path.basename(gguf))
     golden = {
-        "source": f"transformers {transformers.__version__}, tokenizer from {os.path.basename(gguf)}",
+        "source": f"transformers {transformers.__version__}, tokenizer from {os.path.basename(gguf.rstrip('/'))}",
+        "vocab_size": len(tok),
         "completions": [{"prompt": p, "prompt_tokens": len(tok(p)["input_ids"])} for p in COMPLETIONS],
         "chat": [],
     }

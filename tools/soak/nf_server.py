@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -17,6 +18,9 @@ DEFAULT_MODEL = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def find_binary():
+    if os.environ.get("NF_BIN"):  # an explicit binary (e.g. the one carried to the GPU machine)
+        b = os.environ["NF_BIN"]
+        return os.path.abspath(b) if os.path.exists(b) else None
     build = os.environ.get("NF_BUILD_DIR")
     src = os.environ.get("NF_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
     dirs = ([build] if build else []) + [os.path.join(src, "build"), os.path.join(src, "build-server")]
@@ -30,6 +34,53 @@ def find_model():
     src = os.environ.get("NF_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
     path = os.path.join(src, DEFAULT_MODEL)
     return os.path.abspath(path) if os.path.exists(path) else None
+
+
+# The server's model tests run against the default GGUF on the CPU unless the environment says
+# otherwise (tools/gpu/serve_check.sh runs them on the GPU against preset:llama3-8b):
+#   NF_TEST_MODEL       --model for `nanoflow serve`: a path or preset:<name> (default: find_model())
+#   NF_TEST_SERVE_ARGS  extra serve arguments, shell-split (e.g. "--backend cuda --num-kv-pages 2048")
+#   NF_TEST_GOLDEN      the usage golden (default: picked by the served model id, usage_golden_path())
+#   NF_BIN              the nanoflow binary (default: find_binary()'s build folders)
+#   NF_SERVE_LOG_APPEND a file each server's log (its last 256 KiB) is appended to when it ends
+def test_model():
+    return os.environ.get("NF_TEST_MODEL") or find_model()
+
+
+def test_serve_args():
+    return shlex.split(os.environ.get("NF_TEST_SERVE_ARGS", ""))
+
+
+def test_backend():
+    args = test_serve_args()
+    for i, a in enumerate(args):
+        if a == "--backend" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--backend="):
+            return a.split("=", 1)[1]
+    return "cpu"
+
+
+def served_model_id(model):
+    """The id `serve` reports without --served-model-name (src/cli/cmd_serve.cc default_model_name):
+    the file or folder name, or the whole string for a preset ("preset:llama3-8b")."""
+    p = model
+    while len(p) > 1 and p.endswith("/"):
+        p = p[:-1]
+    return os.path.basename(p) or p
+
+
+def usage_golden_path(model_id):
+    """tests/data/server/usage_golden.json for the default SmolLM2 GGUF, usage_golden.<id>.json
+    (':' and '/' as '_') for another model (made by tools/soak/make_usage_golden.py); None if absent."""
+    if os.environ.get("NF_TEST_GOLDEN"):
+        return os.environ["NF_TEST_GOLDEN"]
+    src = os.environ.get("NF_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    d = os.path.join(src, "tests", "data", "server")
+    if model_id == os.path.basename(DEFAULT_MODEL):
+        return os.path.join(d, "usage_golden.json")
+    path = os.path.join(d, "usage_golden.%s.json" % re.sub(r"[:/\\]", "_", model_id))
+    return path if os.path.exists(path) else None
 
 
 class Response:
@@ -57,6 +108,7 @@ class ServerProcess:
         cmd = [binary, "serve", "--model", model, "--host", "127.0.0.1", "--port", "0", *args]
         if api_key:
             cmd += ["--api-key", api_key]
+        self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.port = None
         deadline = time.time() + start_timeout
@@ -184,6 +236,14 @@ class ServerProcess:
 
     def __exit__(self, *exc):
         self.kill()
+        sink = os.environ.get("NF_SERVE_LOG_APPEND")
+        if sink:
+            try:
+                text = self.log_text()
+                with open(sink, "a") as f:
+                    f.write("==== %s (exit %s)\n%s\n" % (" ".join(self.cmd), self.proc.returncode, text[-262144:]))
+            except OSError:
+                pass
         for f in (self.proc.stdout, self.log):
             try:
                 f.close()
