@@ -48,8 +48,12 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee -a "$LOG"
 
 say "openai client from the carried wheels"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$W/site" "$C"/wheels/*.whl \
-  >>"$LOG" 2>&1
+if ! python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$W/site" "$C"/wheels/*.whl \
+  >>"$LOG" 2>&1; then
+  say "pip install failed: unzipping the wheels instead"
+  python3 -c "import glob, sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]" \
+    "$W/site" "$C"/wheels/*.whl >>"$LOG" 2>&1
+fi
 export PYTHONPATH=$W/site${PYTHONPATH:+:$PYTHONPATH}
 python3 -c "import openai, sys; print('python', sys.version.split()[0], 'openai', openai.__version__)" 2>&1 | tee -a "$LOG"
 
@@ -104,4 +108,6 @@ say "done"
   echo "---- serve HTTP tests on the GPU ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)) ----"
   printf '%-28s %-7s %5s  %-12s %s\n' run result time tests "summary / failing tests"
   printf '%s\n' "${rows[@]}"
+  echo "CUDA model start-ups (s): $(grep -Eo "CUDA model .*start-up [0-9.]+ s" "$SERVE_LOGS" |
+    sed -E 's/.*start-up ([0-9.]+) s/\1/' | tr '\n' ' ')"
 } | tee -a "$LOG"
