@@ -65,6 +65,9 @@ TEST(GpuAttention, DecodeMatchesCpu) {
       {64, 8, 128, {300, 2500, 16}, 1000},                 // G = 8 (70B)
       {16, 16, 128, {100, 1234}, 500},                     // MHA
       {64, 4, 128, {129, 700}, 0},                         // G = 16
+      {64, 4, 128, {2100, 31}, 300},                       // G = 16 with splits
+      {32, 8, 128, {4100, 2047, 5}, 0},                    // > 32 warp steps a split (page-id windows)
+      {8, 1, 64, {3, 900, 48}, 64},                        // G = 8, one KV head, d 64
   };
   for (auto& c : cases) {
     SCOPED_TRACE(testing::Message() << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d << " budget=" << c.cta_budget);
@@ -76,6 +79,19 @@ TEST(GpuAttention, DecodeMatchesCpu) {
     }
     AttnSetup s(seqs, c.hq, c.hkv, c.d, rng);
     const int S = static_cast<int>(seqs.size());
+    // Slots past each sequence's end in its last page hold NaN, as never-written cache memory may:
+    // a kernel must mask them (a zero softmax weight times NaN is still NaN).
+    const size_t slot_elems = size_t(c.hkv) * c.d;
+    for (int i = 0; i < S; ++i) {
+      const int last_page = s.L.page_ids[s.L.page_start[i + 1] - 1];
+      for (int slot = c.kv_lens[i] % 16; slot > 0 && slot < 16; ++slot) {
+        const size_t base = (size_t(last_page) * 16 + slot) * slot_elems;
+        std::fill_n(s.kpool.begin() + base, slot_elems, std::nanf(""));
+        std::fill_n(s.vpool.begin() + base, slot_elems, std::nanf(""));
+      }
+    }
+    s.dk = upload_bf16(s.kpool);
+    s.dv = upload_bf16(s.vpool);
     auto plan = cuda::plan_decode_attention(S, c.hkv, max_kv, c.cta_budget);
     if (c.cta_budget > 0) EXPECT_GT(plan.num_splits, 1) << "the case means to test the merge";
     DeviceBuffer ws(std::max<size_t>(16, cuda::decode_attention_workspace_floats(S, c.hq, c.d, plan.num_splits) * 4));

@@ -11,6 +11,11 @@
 // ~95% of HBM copy; on small SM shares throughput follows the number of resident warps, not the
 // bytes in flight, so the default is 4 warps x 2 stages x 3 CTAs per SM (12 warps, 74 KB a CTA).
 //
+// Variants 7-12 (decode_attention_rk_kernel, further down) are built for small SM shares: K goes
+// from global memory straight to registers (no shared-memory pass), V either too (transposed by
+// movmatrix) or through a per-warp cp.async ring, and each warp pipelines its own 16-key steps
+// with no CTA barrier until the final merge. Not measured yet.
+//
 // Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
 //   sQ [16][D+8]   sK [kStages][tile][D+8]   sV [kStages][tile][D+8];
 //   merge: reuses sK as f32 [kWarps][16][D] + m/l.
@@ -33,6 +38,42 @@ constexpr float kLog2e = 1.4426950408889634f;
 template <int D, int kWarps, int kStages>
 constexpr int smem_bytes() {
   return (kRows + 2 * kStages * 16 * kWarps) * (D + 8) * 2;
+}
+
+// Final step of a split: merges the kWarps online-softmax states of each query head g < G left in
+// shared memory (s_o [kWarps][kSlots][D], s_m / s_l [kWarps][kSlots], log2 domain) and writes the
+// split's output (num_splits == 1) or its partial output and log-sum-exp to the workspace.
+template <int D, int kWarps, int kSlots>
+__device__ __forceinline__ void store_merged(const DecodeAttentionParams& p, const float* s_o, const float* s_m,
+                                             const float* s_l, int split, int kvh, int seq, int tid) {
+  const int G = p.hq / p.hkv;
+  for (int i = tid; i < G * D; i += kWarps * 32) {
+    const int g = i / D, d = i % D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, s_m[w * kSlots + g]);
+    float L = 0.f, O = 0.f;
+    if (M != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float wt = exp2f(s_m[w * kSlots + g] - M);
+        L = fmaf(s_l[w * kSlots + g], wt, L);
+        O = fmaf(s_o[(w * kSlots + g) * D + d], wt, O);
+      }
+    }
+    const int h = kvh * G + g;
+    const float val = L > 0.f ? O / L : 0.f;
+    if (p.num_splits == 1) {
+      p.out[(static_cast<int64_t>(seq) * p.hq + h) * D + d] = __float2bfloat16(val);
+    } else {
+      const int64_t ph = (static_cast<int64_t>(seq) * p.hq + h) * p.num_splits + split;
+      p.workspace[ph * D + d] = val;
+      if (d == 0) {
+        float* lse = p.workspace + static_cast<int64_t>(p.num_seqs) * p.hq * p.num_splits * D;
+        lse[ph] = L > 0.f ? M + log2f(L) : -INFINITY;
+      }
+    }
+  }
 }
 
 template <int D, int kWarps, int kStages, int kMinBlocks>
@@ -194,33 +235,349 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_kern
     s_l[warp * kRows + r_lo + 8] = l_hi;
   }
   __syncthreads();
-  for (int i = tid; i < G * D; i += kWarps * 32) {
-    const int g = i / D, d = i % D;
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, s_m[w * kRows + g]);
-    float L = 0.f, O = 0.f;
-    if (M != -INFINITY) {
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float wt = exp2f(s_m[w * kRows + g] - M);
-        L = fmaf(s_l[w * kRows + g], wt, L);
-        O = fmaf(s_o[(w * kRows + g) * D + d], wt, O);
-      }
+  store_merged<D, kWarps, kRows>(p, s_o, s_m, s_l, split, kvh, seq, tid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Register-fed variants (7+), built for small SM shares: K (and V, or V through a per-warp ring)
+// go from global memory straight to registers, and every warp runs its own pipeline over its own
+// keys with no CTA barrier until the final merge.
+//
+// Orientation: transposed against the kernel above. S^T = K Q^T takes 16 keys as the M rows and
+// the heads of the group as N (8 per n-tile, kNT = 1 tile for G <= 8, 2 for G <= 16), and
+// O^T = V^T P^T takes 16 head dims as M, the 16 keys as K and the heads as N. So the accumulators
+// hold only 8 * kNT head columns (o: D / 16 m-tiles x kNT x 4 floats = 32 for D = 128, G <= 8)
+// instead of 16 mostly-empty rows.
+//
+// A warp step is 16 keys, always inside one page (split starts are multiples of 64, so step
+// starts are multiples of 16). Step i of a split belongs to warp i % kWarps. Lane l has
+// p = l / 4 (mma groupID) and c = l % 4 (thread in group). Fragment layouts (PTX ISA, m16n8k16):
+//   A (16x16, row): reg0 = A[p][2c,2c+1], reg1 = A[p+8][2c,2c+1], reg2 = A[p][2c+8,+9], reg3 = A[p+8][2c+8,+9]
+//   B (16x8, col) : reg0 = B[2c,2c+1][p], reg1 = B[2c+8,2c+9][p]
+//   C (16x8)      : c0,c1 = C[p][2c,2c+1], c2,c3 = C[p+8][2c,2c+1]
+//
+// K -> A of S^T, loaded with 16-byte loads. Lane (p, c) loads, for half hf in {0, 1} (key
+// p + 8 hf of the step) and j in [0, D/32), the 8 dims of chunk j*4 + c: kb[hf][j] = words w0..w3,
+// word w holding dims (j*4+c)*8 + 2w, +1. The dot product over dims does not care about their
+// order, so k-step kk = 2j + h (h in {0, 1}) of the mma uses, for lane c, k-slots 2c,2c+1 = dims
+// (j*4+c)*8 + 4h + {0,1} (word 2h) and k-slots 2c+8,2c+9 = dims (j*4+c)*8 + 4h + {2,3} (word 2h+1):
+//   A regs for kk = { kb[0][j].w[2h], kb[1][j].w[2h], kb[0][j].w[2h+1], kb[1][j].w[2h+1] }.
+// Q -> B of S^T with the same permutation: lane (p, c) loads head nt*8 + p, chunk j*4 + c into
+// qf[nt][j]; B regs for kk = { qf[nt][j].w[2h], qf[nt][j].w[2h+1] } (k-slots of lane c match A).
+// K comes from global memory with no shared-memory pass. Q is held in registers, or (kQSmem, to
+// free 16 registers for D = 128) in shared memory sQ [8 kNT][D + 32] and read back with one 16-byte
+// load per k-step pair (pitch D + 32: the two head rows of a quarter-warp phase fall in disjoint banks).
+//
+// S^T accumulators: s[nt][0] = (key p, head 2c), [1] = (key p, head 2c+1), [2] = (key p+8, head 2c),
+// [3] = (key p+8, head 2c+1). Softmax runs per head column: reduce over the 8 lanes of equal c
+// (xor 4, 8, 16).
+// P^T -> B of O^T: the 8x8 block of keys 0-7 x heads 0-7 is held as C-layout rows (lane: key p,
+// heads 2c,2c+1) = pack(P[0], P[1]); movmatrix.trans turns it into (keys 2c,2c+1; head p), which is
+// exactly B reg0 with the K index = key of the step. Keys 8-15: pack(P[2], P[3]) -> B reg1.
+//
+// V^T -> A of O^T, two ways (template kVStages):
+//  kVStages == 0, V in registers: loaded like K (vb[hf][j]). Word w of vb[hf][j] is row p, columns
+//    2c,2c+1 of the 8x8 block (j, w) of keys (8 hf .. 8 hf + 7) x dims {(j*4+q/2)*8 + 2w + q%2, q < 8};
+//    movmatrix.trans gives lane (p, c): block row p = dim (j*4+p/2)*8 + 2w + p%2, keys 2c,2c+1 (+8 hf).
+//    M-tile t = 2j + ih pairs block (j, 2ih) (rows p) with block (j, 2ih+1) (rows p+8):
+//      A regs = { T(vb[0][j].w[2ih]), T(vb[0][j].w[2ih+1]), T(vb[1][j].w[2ih]), T(vb[1][j].w[2ih+1]) },
+//    so O^T row p of m-tile t is dim (j*4 + p/2)*8 + 4ih + (p&1), row p+8 is that + 2 (o_dim below).
+//  kVStages >= 2: a per-warp cp.async ring of kVStages steps [kVStages][16 keys][D + 8] in shared
+//    memory, read by ldmatrix.x4.trans: matrix m (lanes 8m..8m+7 give row addresses) = keys
+//    (m >> 1) * 8 + (l & 7), dims 16t + (m & 1) * 8, so m-tile t is dims 16t .. 16t+15 in order.
+// O^T accumulators: o[nt][t][0] = (dim row p, head 2c), [1] = (row p, head 2c+1), [2] = (row p+8,
+// head 2c), [3] = (row p+8, head 2c+1).
+//
+// Pipelining: a ring of kDepth register buffers per warp; the loads of step i + kDepth are issued
+// into the buffer of step i as soon as step i's mma has read it (K after S, V after PV), so about
+// kDepth steps of K (and of V in register mode) are in flight per warp. Page ids come in windows
+// of 32 steps (one per lane) and are broadcast by shuffle, so an address waits on a page-id load
+// once per 32 steps.
+
+__device__ __forceinline__ uint32_t word(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+// Page ids of the steps warp, warp + kWarps, ... of a split, 32 at a time (lane i holds the
+// (32 * window + i)-th). Calls must come with warp-uniform li.
+template <int kWarps>
+struct PageWindow {
+  const int32_t* pages;  // page ids of the split's first step onwards
+  int n_steps;
+  int ids = 0, window = -1;
+  __device__ __forceinline__ int get(int li, int lane) {
+    if ((li >> 5) != window) {
+      window = li >> 5;
+      const int step = static_cast<int>(threadIdx.x >> 5) + kWarps * (window * 32 + lane);
+      ids = step < n_steps ? __ldg(pages + step) : 0;
     }
-    const int h = kvh * G + g;
-    const float val = L > 0.f ? O / L : 0.f;
-    if (p.num_splits == 1) {
-      p.out[(static_cast<int64_t>(seq) * p.hq + h) * D + d] = __float2bfloat16(val);
-    } else {
-      const int64_t ph = (static_cast<int64_t>(seq) * p.hq + h) * p.num_splits + split;
-      p.workspace[ph * D + d] = val;
-      if (d == 0) {
-        float* lse = p.workspace + static_cast<int64_t>(p.num_seqs) * p.hq * p.num_splits * D;
-        lse[ph] = L > 0.f ? M + log2f(L) : -INFINITY;
+    return __shfl_sync(0xffffffffu, ids, li & 31);
+  }
+};
+
+// Head dim held by O^T accumulator row (p + 8 y) of m-tile t (see the layout above).
+template <bool kVRegs>
+__device__ __forceinline__ int o_dim(int t, int p, int y) {
+  if constexpr (kVRegs) {
+    return ((t >> 1) * 4 + (p >> 1)) * 8 + 4 * (t & 1) + 2 * y + (p & 1);
+  } else {
+    return 16 * t + 8 * y + p;
+  }
+}
+
+// Shared memory of the register-fed kernel: the V ring (or, after the loop, the merge scratch),
+// then sQ when kQSmem.
+template <int D, int kNT, int kWarps, int kVStages>
+constexpr int rk_ring_bytes() {
+  const int merge = (kWarps * 8 * kNT * D + 2 * kWarps * 8 * kNT) * 4;
+  const int ring = kWarps * kVStages * 16 * (D + 8) * 2;
+  return merge > ring ? merge : ring;
+}
+template <int D, int kNT, int kWarps, int kVStages, bool kQSmem>
+constexpr int rk_smem_bytes() {
+  return rk_ring_bytes<D, kNT, kWarps, kVStages>() + (kQSmem ? 8 * kNT * (D + 32) * 2 : 0);
+}
+
+template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_kernel(DecodeAttentionParams p) {
+  constexpr bool kVRegs = kVStages == 0;
+  constexpr int kJ = D / 32;      // 16-byte loads per key row per lane (4 lanes a row)
+  constexpr int kMT = D / 16;     // m-tiles of O^T
+  constexpr int kSlots = 8 * kNT; // head columns
+  constexpr int kPitch = D + 8;   // V ring row, bf16 (16-byte skew: conflict-free ldmatrix)
+  static_assert(kVStages == 0 || kVStages >= 2, "V ring needs >= 2 stages");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+
+  const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
+  const int G = p.hq / p.hkv;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int pr = lane >> 2, c = lane & 3;
+  const int kv = p.kv_len[seq];
+  const int start = split * p.chunk_tokens;  // a multiple of 64
+  const int end = min(kv, start + p.chunk_tokens);
+  const int n_steps = end > start ? (end - start + 15) / 16 : 0;
+  const int n_mine = n_steps > warp ? (n_steps - warp + kWarps - 1) / kWarps : 0;  // steps warp + kWarps*li
+  const int64_t slot_stride = static_cast<int64_t>(p.hkv) * D;  // elements between slots
+  const int32_t* split_pages = p.page_ids + p.page_start[seq] + start / 16;
+  // In 16-byte units from a page's start: chunk c of slot pr of this kv head (+ j * 4 for chunk
+  // j*4 + c, + 8 slots for key pr + 8); see load_rows.
+  const int lane_off = (pr * p.hkv + kvh) * (D / 8) + c;
+
+  // Q as B fragments (permuted dims, see above); heads >= G are zero.
+  constexpr int kQPitch = D + 32;
+  uint4* sQ = reinterpret_cast<uint4*>(smem_raw + rk_ring_bytes<D, kNT, kWarps, kVStages>());  // [kSlots][kQPitch / 8]
+  uint4 qf[kQSmem ? 1 : kNT][kJ];
+  if constexpr (kQSmem) {
+    for (int i = tid; i < kSlots * (D / 8); i += kWarps * 32) {
+      const int g = i / (D / 8), ch = i % (D / 8);
+      sQ[g * (kQPitch / 8) + ch] =
+          g < G ? __ldg(reinterpret_cast<const uint4*>(p.q + (static_cast<int64_t>(seq) * p.hq + kvh * G + g) * D) + ch)
+                : make_uint4(0, 0, 0, 0);
+    }
+    __syncthreads();
+  } else {
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt) {
+      const int g = nt * 8 + pr;
+      const __nv_bfloat16* qrow = p.q + (static_cast<int64_t>(seq) * p.hq + kvh * G + min(g, G - 1)) * D + c * 8;
+#pragma unroll
+      for (int j = 0; j < kJ; ++j) {
+        qf[nt][j] = g < G ? __ldg(reinterpret_cast<const uint4*>(qrow + j * 32)) : make_uint4(0, 0, 0, 0);
       }
     }
   }
+  // Lane's Q words for n-tile nt, chunk j * 4 + c.
+  auto q_of = [&](int nt, int j) -> uint4 {
+    if constexpr (kQSmem) {
+      return sQ[(nt * 8 + pr) * (kQPitch / 8) + j * 4 + c];
+    } else {
+      return qf[nt][j];
+    }
+  };
+
+  PageWindow<kWarps> win_k{split_pages, n_steps};
+  PageWindow<kWarps> win_v{split_pages, n_steps};  // V may run ahead of K (ring mode)
+  uint4 kb[kDepth][2][kJ];
+  uint4 vb[kVRegs ? kDepth : 1][2][kJ];
+  auto load_rows = [&](const __nv_bfloat16* cache, int pg, uint4 (&buf)[2][kJ]) {
+    const uint4* page = reinterpret_cast<const uint4*>(cache) + static_cast<int64_t>(pg) * 16 * p.hkv * (D / 8);
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+#pragma unroll
+      for (int j = 0; j < kJ; ++j) buf[hf][j] = ld_stream(page + lane_off + hf * 8 * p.hkv * (D / 8) + j * 4);
+    }
+  };
+  // V ring (ring mode): this warp's [kVStages][16][kPitch].
+  __nv_bfloat16* sV = reinterpret_cast<__nv_bfloat16*>(smem_raw) + warp * kVStages * 16 * kPitch;
+  auto issue_v_ring = [&](int li) {
+    const int pg = win_v.get(li, lane);
+    const int key0 = start + 16 * (warp + kWarps * li);
+    __nv_bfloat16* dst = sV + (li % (kVStages > 0 ? kVStages : 1)) * 16 * kPitch;
+    constexpr int kChunks = D / 8;
+#pragma unroll
+    for (int i = 0; i < 16 * kChunks / 32; ++i) {
+      const int idx = i * 32 + lane, row = idx / kChunks, ch = idx % kChunks;
+      const int64_t off = (static_cast<int64_t>(pg) * 16 + row) * slot_stride + static_cast<int64_t>(kvh) * D + ch * 8;
+      cp_async16(smem_u32(dst + row * kPitch + ch * 8), p.v_cache + off, key0 + row < end);
+    }
+  };
+
+  // Prologue.
+#pragma unroll
+  for (int r = 0; r < kDepth; ++r) {
+    if (r < n_mine) {
+      const int pg = win_k.get(r, lane);
+      load_rows(p.k_cache, pg, kb[r]);
+      if constexpr (kVRegs) load_rows(p.v_cache, pg, vb[r]);
+    }
+  }
+  if constexpr (!kVRegs) {
+#pragma unroll
+    for (int r = 0; r < kVStages - 1; ++r) {
+      if (r < n_mine) issue_v_ring(r);
+      cp_async_commit();  // possibly empty: the group count stays uniform for wait_group
+    }
+  }
+
+  float o[kNT][kMT][4];
+#pragma unroll
+  for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+    for (int t = 0; t < kMT; ++t) o[nt][t][0] = o[nt][t][1] = o[nt][t][2] = o[nt][t][3] = 0.f;
+  float m[kNT][2], l[kNT][2];  // per head column 2c + e of n-tile nt (log2 domain)
+#pragma unroll
+  for (int nt = 0; nt < kNT; ++nt) m[nt][0] = m[nt][1] = -INFINITY, l[nt][0] = l[nt][1] = 0.f;
+  const float sl2 = p.scale * kLog2e;
+
+  for (int li0 = 0; li0 < n_mine; li0 += kDepth) {
+#pragma unroll
+    for (int r = 0; r < kDepth; ++r) {
+      const int li = li0 + r;
+      if (li >= n_mine) break;
+      if constexpr (!kVRegs) {
+        __syncwarp();  // every lane is done reading the stage that step li - 1 used
+        if (li + kVStages - 1 < n_mine) issue_v_ring(li + kVStages - 1);
+        cp_async_commit();
+      }
+      const int key0 = start + 16 * (warp + kWarps * li);
+
+      // S^T = K Q^T over D / 16 permuted k-steps.
+      float s[kNT][4];
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+      for (int j = 0; j < kJ; ++j) {
+        uint4 qj[kNT];
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) qj[nt] = q_of(nt, j);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const uint32_t a[4] = {word(kb[r][0][j], 2 * h), word(kb[r][1][j], 2 * h), word(kb[r][0][j], 2 * h + 1),
+                                 word(kb[r][1][j], 2 * h + 1)};
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt) mma_bf16(s[nt], a, word(qj[nt], 2 * h), word(qj[nt], 2 * h + 1));
+        }
+      }
+      if (li + kDepth < n_mine) load_rows(p.k_cache, win_k.get(li + kDepth, lane), kb[r]);
+
+      // Online softmax per head column; keys >= end are masked (their K may be stale slots).
+      const bool ok0 = key0 + pr < end, ok1 = key0 + pr + 8 < end;
+      uint32_t pb[kNT][2];
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt) {
+        float pv[4];
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float s_lo = ok0 ? s[nt][e] * sl2 : -INFINITY;
+          const float s_hi = ok1 ? s[nt][e + 2] * sl2 : -INFINITY;
+          float mx = fmaxf(s_lo, s_hi);
+#pragma unroll
+          for (int off = 4; off <= 16; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+          mx = fmaxf(mx, m[nt][e]);
+          const float use = mx == -INFINITY ? 0.f : mx;  // a fully masked column stays zero, not NaN
+          const float corr = exp2f(m[nt][e] - use);
+          m[nt][e] = mx;
+          pv[e] = exp2f(s_lo - use);
+          pv[e + 2] = exp2f(s_hi - use);
+          l[nt][e] = fmaf(l[nt][e], corr, pv[e] + pv[e + 2]);
+#pragma unroll
+          for (int t = 0; t < kMT; ++t) {
+            o[nt][t][e] *= corr;
+            o[nt][t][e + 2] *= corr;
+          }
+        }
+        pb[nt][0] = movmatrix_t(pack_bf16(pv[0], pv[1]));  // keys 2c, 2c+1; head p
+        pb[nt][1] = movmatrix_t(pack_bf16(pv[2], pv[3]));  // keys 2c+8, 2c+9; head p
+      }
+
+      // O^T += V^T P^T.
+      if constexpr (kVRegs) {
+        if (key0 + 16 > end) {  // tail step: slots past the end may hold anything (NaN * 0 = NaN)
+#pragma unroll
+          for (int j = 0; j < kJ; ++j) {
+            if (!ok0) vb[r][0][j] = make_uint4(0, 0, 0, 0);
+            if (!ok1) vb[r][1][j] = make_uint4(0, 0, 0, 0);
+          }
+        }
+#pragma unroll
+        for (int t = 0; t < kMT; ++t) {
+          const int j = t >> 1, ih = t & 1;
+          const uint32_t a[4] = {movmatrix_t(word(vb[r][0][j], 2 * ih)), movmatrix_t(word(vb[r][0][j], 2 * ih + 1)),
+                                 movmatrix_t(word(vb[r][1][j], 2 * ih)), movmatrix_t(word(vb[r][1][j], 2 * ih + 1))};
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt) mma_bf16(o[nt][t], a, pb[nt][0], pb[nt][1]);
+        }
+        if (li + kDepth < n_mine) load_rows(p.v_cache, win_k.get(li + kDepth, lane), vb[r]);
+      } else {
+        cp_async_wait<kVStages - 1>();  // this lane's copies of step li have landed
+        __syncwarp();                   // ... and every lane's
+        const __nv_bfloat16* tV = sV + (li % kVStages) * 16 * kPitch;
+        const int mtx = lane >> 3;
+        const __nv_bfloat16* lane_row = tV + ((lane & 7) + (mtx >> 1) * 8) * kPitch + (mtx & 1) * 8;
+#pragma unroll
+        for (int t = 0; t < kMT; ++t) {
+          uint32_t a[4];
+          ldsm_x4_t(smem_u32(lane_row + 16 * t), a[0], a[1], a[2], a[3]);
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt) mma_bf16(o[nt][t], a, pb[nt][0], pb[nt][1]);
+        }
+      }
+    }
+  }
+  if constexpr (!kVRegs) cp_async_wait<0>();
+  __syncthreads();  // the ring becomes the merge scratch
+
+  // Merge the warps' states through shared memory: s_o [kWarps][kSlots][D], s_m / s_l [kWarps][kSlots].
+#pragma unroll
+  for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 2; ++e)
+#pragma unroll
+      for (int off = 4; off <= 16; off <<= 1) l[nt][e] += __shfl_xor_sync(0xffffffffu, l[nt][e], off);
+  float* s_o = reinterpret_cast<float*>(smem_raw);
+  float* s_m = s_o + kWarps * kSlots * D;
+  float* s_l = s_m + kWarps * kSlots;
+#pragma unroll
+  for (int nt = 0; nt < kNT; ++nt) {
+    float* w_o = s_o + (warp * kSlots + nt * 8 + 2 * c) * D;  // head 2c; head 2c + 1 is + D
+#pragma unroll
+    for (int t = 0; t < kMT; ++t) {
+      const int d_lo = o_dim<kVRegs>(t, pr, 0), d_hi = o_dim<kVRegs>(t, pr, 1);
+      w_o[d_lo] = o[nt][t][0];
+      w_o[D + d_lo] = o[nt][t][1];
+      w_o[d_hi] = o[nt][t][2];
+      w_o[D + d_hi] = o[nt][t][3];
+    }
+    if (pr == 0) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        s_m[warp * kSlots + nt * 8 + 2 * c + e] = m[nt][e];
+        s_l[warp * kSlots + nt * 8 + 2 * c + e] = l[nt][e];
+      }
+    }
+  }
+  __syncthreads();
+  store_merged<D, kWarps, kSlots>(p, s_o, s_m, s_l, split, kvh, seq, tid);
 }
 
 // One CTA per (head, sequence), head_dim threads: out = sum_i w_i o_i / sum_i w_i, w_i = 2^(lse_i - max).
@@ -252,6 +609,25 @@ cudaError_t launch_v(const DecodeAttentionParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks>
+cudaError_t launch_rk_nt(const DecodeAttentionParams& p, cudaStream_t stream) {
+  constexpr int smem = rk_smem_bytes<D, kNT, kWarps, kVStages, kQSmem>();
+  auto kernel = decode_attention_rk_kernel<D, kNT, kWarps, kDepth, kVStages, kQSmem, kMinBlocks>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+// Register-fed kernel: one n-tile of heads for G <= 8; for G <= 16 two (twice the accumulators),
+// with Q in shared memory, one step of register depth and half the CTAs per SM, so it fits
+// without spills (G > 8 is rare; not tuned).
+template <int D, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks>
+cudaError_t launch_rk(const DecodeAttentionParams& p, cudaStream_t stream) {
+  if (p.hq / p.hkv <= 8) return launch_rk_nt<D, 1, kWarps, kDepth, kVStages, kQSmem, kMinBlocks>(p, stream);
+  return launch_rk_nt<D, 2, kWarps, 1, kVStages, true, (kMinBlocks + 1) / 2>(p, stream);
+}
+
 // The one dispatch point of the variants (STYLE.md): 0 = the default, measured best.
 template <int D>
 cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
@@ -263,6 +639,14 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 0:  // default: best measured on H100 (whole GPU 95%, 24-SM share 50% of a streaming read)
     case 5: return launch_v<D, 4, 2, 3>(p, stream);   // 64-key tiles, 1 in flight, 3 CTAs/SM
     case 6: return launch_v<D, 2, 4, 4>(p, stream);   // 32-key tiles, 3 in flight, 4 CTAs/SM
+    // Register-fed, warp-independent (decode_attention_rk_kernel): <warps, register depth, V ring
+    // stages (0 = V in registers via movmatrix), Q in smem, CTAs/SM>; 16-key steps per warp.
+    case 7: return launch_rk<D, 4, 1, 2, false, 4>(p, stream);   // K in regs, V ring 2 stages, 16 warps/SM
+    case 8: return launch_rk<D, 4, 1, 0, false, 3>(p, stream);   // K+V in regs, 1 step ahead, 12 warps/SM
+    case 9: return launch_rk<D, 4, 1, 3, false, 4>(p, stream);   // K in regs, V ring 3 stages, 16 warps/SM
+    case 10: return launch_rk<D, 4, 2, 4, false, 3>(p, stream);  // K 2 steps ahead, V ring 4 stages, 12 warps/SM
+    case 11: return launch_rk<D, 4, 2, 0, false, 2>(p, stream);  // K+V in regs, 2 steps ahead, 8 warps/SM
+    case 12: return launch_rk<D, 2, 1, 3, false, 8>(p, stream);  // as 9 with 2-warp CTAs, 16 warps/SM
     default: return cudaErrorInvalidValue;
   }
 }

@@ -6,8 +6,10 @@
 // for all of them. A sequence's KV is cut into splits of `chunk_tokens` (plan_decode_attention picks
 // them from the CTA budget: few sequences -> more splits so the SMs of a share all have work);
 // each split writes a partial output and its log-sum-exp, and a merge kernel combines them. With
-// one split the CTA writes `out` directly. K/V tiles of 64 tokens stream through shared memory by
-// cp.async (variants of tile size, ring depth and CTAs per SM: decode_attention.cu).
+// one split the CTA writes `out` directly. Variants 1-6: K/V tiles of 64 tokens stream through
+// shared memory by cp.async (tile size, ring depth and CTAs per SM differ); variants 7-12: each
+// warp streams its own 16-key steps with K (and V, or V through a per-warp ring) loaded straight
+// into registers (decode_attention.cu).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -32,10 +34,10 @@ struct DecodeAttentionParams {
   int head_dim = 128;                      // 64 or 128
   float scale = 0.f;                       // softmax scale, usually 1/sqrt(head_dim)
   int num_splits = 1;                      // from plan_decode_attention
-  int chunk_tokens = 0;                    // KV tokens per split (multiple of 64)
+  int chunk_tokens = 0;                    // KV tokens per split (multiple of 64; the kernels need 16)
   int variant = 0;                         // kernel variant (decode_attention.cu); 0 = default
 };
-inline constexpr int kDecodeAttentionVariants = 6;
+inline constexpr int kDecodeAttentionVariants = 12;
 
 struct DecodeAttentionPlan {
   int num_splits = 1;
