@@ -127,10 +127,27 @@ double measure_peak_flops(int iters) {
   p.y = y.data();
   p.m = p.n = p.k = n;
   runner.prepare(p);
-  const auto t = cuda::time_on_stream(s.get(), {5, iters, 1}, [&](int) { runner.run(p, s.get()); });
+  const auto t = cuda::time_on_stream(s.get(), {50, iters, 1}, [&](int) { runner.run(p, s.get()); });
   return 2.0 * n * double(n) * n / (t.median_ms * 1e-3);
 }
 #endif
+
+// One line per iteration kind, then one per op: ms per iteration, share, achieved rate.
+[[maybe_unused]] void print_op_profile(const nlohmann::json& j) {
+  for (const auto& [kind, kj] : j.items()) {
+    if (!kj.is_object()) continue;
+    std::fprintf(stderr, "op profile %s: %lld iterations, %.0f tokens, %.2f ms per iteration\n", kind.c_str(),
+                 static_cast<long long>(kj["iterations"].get<int64_t>()), kj["tokens_per_iteration"].get<double>(),
+                 kj["ms_per_iteration"].get<double>());
+    for (const auto& [op, oj] : kj["ops"].items()) {
+      std::fprintf(stderr, "  %-18s %8.3f ms %5.1f%%", op.c_str(), oj["ms_per_iteration"].get<double>(),
+                   100.0 * oj["share"].get<double>());
+      if (oj.contains("tflops")) std::fprintf(stderr, "  %7.1f TFLOP/s", oj["tflops"].get<double>());
+      if (oj.contains("gbs")) std::fprintf(stderr, "  %7.1f GB/s", oj["gbs"].get<double>());
+      std::fprintf(stderr, "\n");
+    }
+  }
+}
 
 int run_throughput(const ThroughputOptions& o) {
   nlohmann::json res;
@@ -265,6 +282,12 @@ int run_throughput(const ThroughputOptions& o) {
     res["host_sampled_iterations"] = gpu1.host_sampled_iterations - gpu0.host_sampled_iterations;
     res["startup_s"] = parts.model->startup_seconds();
     res["memory"] = parts.model->memory_report();
+    // NANOFLOW_OP_PROFILE=N: where the GPU time of the forwards went, by op and iteration kind.
+    const std::string prof = parts.model->op_profile_report();
+    if (!prof.empty()) {
+      res["op_profile"] = nlohmann::json::parse(prof);
+      print_op_profile(res["op_profile"]);
+    }
   }
 #endif
   const std::string text = res.dump(2);

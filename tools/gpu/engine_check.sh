@@ -20,11 +20,24 @@ MODE=${4:-full}
 t_start=$(date +%s)
 left() { echo $((BUDGET - ($(date +%s) - t_start))); }
 export NANOFLOW_MODELS_DIR=$C/models
+export NF_SOURCE_DIR=${NF_SOURCE_DIR:-$(pwd)}  # goldens under tests/data (run from the repository root)
 LOG=$OUT/log.txt
 say() { echo "== $* (t=$(($(date +%s) - t_start))s)" | tee -a "$LOG"; }
 
 for f in "$C"/bin/*.xz; do [ -e "$f" ] && xz -dkf "$f"; done
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$LOG"
+
+if [ "$MODE" = smol ]; then
+  # SmolLM2-135M GGUF (98 MB) exceeds one call's carry: its parts came in consecutive calls
+  # (SMOL_PARTS, a glob), checked against the sha256 made here.
+  cat $SMOL_PARTS > /tmp/smol.gguf
+  echo "$SMOL_SHA256  /tmp/smol.gguf" | sha256sum -c | tee -a "$LOG"
+  say "SmolLM2 greedy on the GPU"
+  NF_SMOLLM2_GGUF=/tmp/smol.gguf timeout 120 "$C/bin/gpu_engine_model_test" --gtest_filter='GpuSmolLM2*' >>"$LOG" 2>&1
+  echo "smollm2 rc=$?" | tee -a "$LOG"
+  grep -E "SmolLM2|PASSED|FAILED|prompt [0-9]" "$LOG" | head -30
+  exit 0
+fi
 
 say "gpu tests"
 timeout 120 "$C/bin/gpu_engine_model_test" >>"$LOG" 2>&1
@@ -36,7 +49,7 @@ ours() {  # name timeout args...
   shift 2
   if [ "$(left)" -lt "$t" ]; then say "skip $name (budget)"; return; fi
   say "ours $name"
-  timeout "$t" "$C/bin/nanoflow" bench throughput --model preset:llama3-8b --output-json "$OUT/$name.json" "$@" >>"$LOG" 2>&1
+  env ${NANOFLOW_OP_PROFILE:+NANOFLOW_OP_PROFILE=$NANOFLOW_OP_PROFILE} timeout "$t" "$C/bin/nanoflow" bench throughput --model preset:llama3-8b --output-json "$OUT/$name.json" "$@" >>"$LOG" 2>&1
   echo "$name rc=$?" | tee -a "$LOG"
 }
 peer() {  # name timeout args...
@@ -60,7 +73,15 @@ real() {  # name timeout config-folder args...
   rm -rf "/tmp/rs_$name"
 }
 
-if [ "$MODE" = realshape ]; then
+if [ "$MODE" = profile ]; then
+  # Where the GPU time of an iteration goes (NANOFLOW_OP_PROFILE), then the real-shape check with
+  # the f32 calibration (ours and transformers' bf16 both against the same weights in f32).
+  NANOFLOW_OP_PROFILE=8 ours ours_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048
+  real real_llama3_8b 260 Meta-Llama-3-8B-Instruct
+  real real_llama3_8b_8l 90 Meta-Llama-3-8B-Instruct --num-layers 8 --num-prompts 16 --new-tokens 16
+  real real_qwen2_7b 200 Qwen2-7B-Instruct
+  real real_mixtral_4l 150 Mixtral-8x7B-Instruct-v0.1 --num-layers 4
+elif [ "$MODE" = realshape ]; then
   real real_llama3_8b 200 Meta-Llama-3-8B-Instruct
   real real_qwen2_7b 200 Qwen2-7B-Instruct
   real real_mixtral_4l 150 Mixtral-8x7B-Instruct-v0.1 --num-layers 4
@@ -94,9 +115,14 @@ rows = []
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     j = json.load(open(f))
     if "logits_rel_err_max" in j:
-        print(f"{os.path.basename(f)[:-5]}: logits rel err max {j['logits_rel_err_max']:.4f} median "
-              f"{j['logits_rel_err_median']:.4f}; greedy identical {j['greedy_identical']}/{j['num_prompts']}; "
-              f"divergence gaps {[round(d['gap_in_hf_logits'], 4) for d in j['divergences']]}")
+        print(f"{os.path.basename(f)[:-5]} ({j['num_layers']} layers): ours vs transformers {j['dtype']}: logits rel err "
+              f"max {j['logits_rel_err_max']:.4f} median {j['logits_rel_err_median']:.4f}; greedy identical "
+              f"{j['greedy_identical']}/{j['num_prompts']}")
+        if "ours_vs_f32" in j:
+            print(f"    vs f32 reference: ours {j['ours_vs_f32']['max']:.4f}/{j['ours_vs_f32']['median']:.4f}, "
+                  f"transformers {j['hf_vs_f32']['max']:.4f}/{j['hf_vs_f32']['median']:.4f} (max/median); greedy "
+                  f"identical ours {j['greedy_identical_ours_vs_f32']}, transformers {j['greedy_identical_hf_vs_f32']}; "
+                  f"max divergence gap / row std {j['divergence_gap_over_row_std_max']}")
         continue
     rows.append((os.path.basename(f)[:-5], j))
 print(f"{'run':16} {'device':28} {'workload':12} {'reqs':>5} {'total tok/s':>12} {'out tok/s':>10} {'%opt':>6} {'busy':>6}")

@@ -31,6 +31,7 @@
 #include "model/cuda_model.h"
 #include "model/presets.h"
 #include "model_kernels.h"
+#include "op_profile.h"
 #include "runtime/cuda/arena.h"
 #include "runtime/cuda/cuda_check.h"
 #include "runtime/cuda/device.h"
@@ -151,6 +152,7 @@ class CudaModelImpl final : public CudaModel {
   float* logits_device() const override { return ws_.logits; }
   const CudaModelOptions& options() const override { return opt_; }
   double startup_seconds() const override { return startup_s_; }
+  std::string op_profile_report() override { return prof_.report(); }
 
   std::string memory_report() const override {
     std::ostringstream os;
@@ -196,6 +198,15 @@ class CudaModelImpl final : public CudaModel {
               inter = static_cast<int>(cfg_.intermediate_size);
     const int qkv_w = (hq + 2 * hkv) * hd;
     auto P = [&](size_t off) { return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(ws_.plan) + off); };
+    const IterKind kind = sh.num_decode == sh.num_seqs ? IterKind::kDecodeOnly
+                          : sh.num_decode == 0        ? IterKind::kPrefillOnly
+                                                      : IterKind::kMixed;
+    const bool prof = prof_.begin(kind, T, s);
+    // Work per op for the profiler's rates: GEMM FLOPs, bytes moved by the memory-bound ops.
+    const double Td = T, hb = double(h) * 2, gf = 2.0 * Td;
+    auto mark = [&](Op op, double flops, double bytes) {
+      if (prof) prof_.mark(op, flops, bytes, s);
+    };
     int32_t* ids = P(layout_.token_ids);
     if (sh.num_deferred > 0) {
       NF_CHECK(prev_samples != nullptr) << "deferred tokens without previous samples";
@@ -209,12 +220,15 @@ class CudaModelImpl final : public CudaModel {
     ep.vocab = static_cast<int>(cfg_.vocab_size);
     ep.hidden = h;
     cuda::embedding(ep, s);
+    mark(Op::kEmbed, 0, 2 * Td * hb);
 
     const float eps = cfg_.rms_norm_eps;
     for (int64_t l = 0; l < cfg_.num_layers; ++l) {
       const CudaLayer& L = w_.layers[un(l)];
       norm(ws_.x, L.attn_norm, ws_.xn, T, eps);
+      mark(Op::kNorm, 0, 2 * Td * hb);
       gemm(ws_.xn, L.qkv, ws_.qkv, T, qkv_w, h, false);
+      mark(Op::kQkvGemm, gf * qkv_w * h, 0);
       cuda::RopeKvParams rp;
       rp.qkv = ws_.qkv;
       rp.qkv_bias = L.qkv_bias;
@@ -232,15 +246,22 @@ class CudaModelImpl final : public CudaModel {
       rp.hkv = hkv;
       rp.head_dim = hd;
       cuda::rope_kv(rp, s);
-      attention(l, sh);
+      mark(Op::kRopeKv, 0, Td * (qkv_w + hq * hd) * 2.0);
+      attention(l, sh, prof);
       gemm(ws_.attn, L.o_proj, ws_.x, T, h, hq * hd, true);
+      mark(Op::kOGemm, gf * h * hq * hd, 0);
       norm(ws_.x, L.mlp_norm, ws_.xn, T, eps);
+      mark(Op::kNorm, 0, 2 * Td * hb);
       if (cfg_.num_experts == 0) {
         gemm(ws_.xn, L.gate_up, ws_.gate_up, T, 2 * inter, h, false);
+        mark(Op::kGateUpGemm, gf * 2 * inter * h, 0);
         silu(T);
+        mark(Op::kSilu, 0, Td * inter * 6.0);
         gemm(ws_.act, L.down, ws_.x, T, h, inter, true);
+        mark(Op::kDownGemm, gf * h * inter, 0);
       } else {
         moe(L, T);
+        mark(Op::kMoe, 0, 0);
       }
     }
     if (sh.num_sampled == 0) return;
@@ -256,6 +277,7 @@ class CudaModelImpl final : public CudaModel {
     lp.vocab = static_cast<int>(cfg_.vocab_size);
     lp.eps = eps;
     cuda::final_norm_lm_head(*gemm_, lp, s);
+    mark(Op::kLmHead, 2.0 * sh.num_sampled * double(h) * double(cfg_.vocab_size), 0);
   }
 
  private:
@@ -330,7 +352,7 @@ class CudaModelImpl final : public CudaModel {
     cuda::silu_mul(p, stream_.get());
   }
 
-  void attention(int64_t l, const CudaPlanShape& sh) {
+  void attention(int64_t l, const CudaPlanShape& sh, bool prof) {
     cudaStream_t s = stream_.get();
     auto P = [&](size_t off) { return reinterpret_cast<const int32_t*>(static_cast<uint8_t*>(ws_.plan) + off); };
     const int hq = static_cast<int>(cfg_.num_heads), hkv = static_cast<int>(cfg_.num_kv_heads),
@@ -356,6 +378,7 @@ class CudaModelImpl final : public CudaModel {
       p.max_kv_len = sh.max_kv;
       p.scale = scale;
       NF_CUDA_CHECK(launch_naive_attention(p, s)) << "naive attention";
+      if (prof) prof_.mark(Op::kPrefillAttn, 0, 0, s);
       return;
     }
     if (sh.num_decode > 0) {
@@ -379,6 +402,7 @@ class CudaModelImpl final : public CudaModel {
       p.num_splits = plan.num_splits;
       p.chunk_tokens = plan.chunk_tokens;
       cuda::decode_attention(p, s);
+      if (prof) prof_.mark(Op::kDecodeAttn, 0, double(sh.sum_decode_kv) * double(hkv) * hd * 4.0, s);
     }
     if (sh.num_tiles > 0) {
       cuda::PrefillAttentionParams p;
@@ -397,6 +421,7 @@ class CudaModelImpl final : public CudaModel {
       p.head_dim = hd;
       p.scale = scale;
       cuda::prefill_attention(p, s);
+      if (prof) prof_.mark(Op::kPrefillAttn, 4.0 * double(sh.prefill_attended) * hq * hd, 0, s);
     }
   }
 
@@ -475,6 +500,7 @@ class CudaModelImpl final : public CudaModel {
   size_t kv_page_bytes_ = 0;
   int64_t num_pages_ = 0;
   double startup_s_ = 0;
+  OpProfiler prof_;
 };
 
 }  // namespace

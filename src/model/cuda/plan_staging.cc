@@ -128,9 +128,15 @@ CudaPlanShape CudaPlanStaging::pack(const BatchPlan& plan, const std::vector<int
   while (sh.num_decode < sh.num_seqs &&
          plan.q_start[static_cast<size_t>(sh.num_decode) + 1] - plan.q_start[static_cast<size_t>(sh.num_decode)] == 1) {
     sh.max_decode_kv = std::max(sh.max_decode_kv, plan.kv_len[static_cast<size_t>(sh.num_decode)]);
+    sh.sum_decode_kv += plan.kv_len[static_cast<size_t>(sh.num_decode)];
     ++sh.num_decode;
   }
   for (int32_t k : plan.kv_len) sh.max_kv = std::max(sh.max_kv, k);
+  for (int32_t i = sh.num_decode; i < sh.num_seqs; ++i) {
+    const int64_t q = plan.q_start[static_cast<size_t>(i) + 1] - plan.q_start[static_cast<size_t>(i)];
+    const int64_t kv = plan.kv_len[static_cast<size_t>(i)];
+    sh.prefill_attended += q * (kv - q) + q * (q + 1) / 2;  // query j of q sees kv - q + j + 1 keys
+  }
   if (sh.num_decode < sh.num_seqs) {
     const std::vector<int32_t> tiles = cuda::plan_prefill_attention(plan.q_start, plan.kv_len);
     int32_t* dst = at<int32_t>(host_, L.tiles);

@@ -69,6 +69,8 @@ struct CudaPlanShape {
   int32_t max_decode_kv = 0;    // longest KV among the decode sequences
   int32_t max_kv = 0;           // longest KV of all
   int32_t num_deferred = 0;
+  int64_t sum_decode_kv = 0;    // KV tokens read by decode attention (summed over decode seqs)
+  int64_t prefill_attended = 0; // (query, key) pairs of the prefill sequences under the causal mask
   size_t used_bytes = 0;        // prefix of the buffer to copy
 };
 
@@ -113,6 +115,9 @@ class CudaModel : public Model {
   virtual const CudaModelOptions& options() const = 0;
   virtual std::string memory_report() const = 0;  // weights / workspaces / KV, in GiB
   virtual double startup_seconds() const = 0;      // load + GEMM autotune
+  // GPU time by op of the forwards profiled under NANOFLOW_OP_PROFILE=N (JSON text; empty when
+  // off). Reads the last profiled forward's events (synchronizes on them).
+  virtual std::string op_profile_report() = 0;
 };
 
 inline std::unique_ptr<CudaModel> load_cuda_model(const std::string& path, const CudaModelOptions& options) {
