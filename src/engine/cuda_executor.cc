@@ -255,8 +255,9 @@ StepOutput CudaExecutor::wait() {
         t.token = h_sampled_[R0 + i];
         t.logprob = h_logprob_[R0 + i];
         const int32_t want = std::min(f.row_logprobs[static_cast<size_t>(i)], f.num_logprobs);
-        for (int32_t j = 0; j < want; ++j)
-          t.top.push_back({h_top_ids_[(R0 + i) * kTop + j], h_top_lp_[(R0 + i) * kTop + j]});
+        // The sampler packs the rows at a stride of the iteration's num_logprobs (sampling.h).
+        const size_t row = R0 * kTop + static_cast<size_t>(i) * static_cast<size_t>(f.num_logprobs);
+        for (int32_t j = 0; j < want; ++j) t.top.push_back({h_top_ids_[row + j], h_top_lp_[row + j]});
       }
     }
     absorb(f);

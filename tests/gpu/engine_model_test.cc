@@ -205,6 +205,7 @@ TEST(GpuExecutor, AsyncGreedyEqualsSyncGreedy) {
     engine::SlotRegistration r;
     r.slot = static_cast<uint64_t>(i);
     r.params.temperature = 0.f;
+    r.params.logprobs = i % 2 == 0 ? 2 : 0;  // fewer than the executor's top-k room, every other row
     r.seed = 1;
     r.prompt = prompts[i];
     first.registrations.push_back(r);
@@ -220,7 +221,21 @@ TEST(GpuExecutor, AsyncGreedyEqualsSyncGreedy) {
     ASSERT_TRUE(o.error.empty()) << o.error;
     ASSERT_EQ(o.iteration, it - 1);
     ASSERT_EQ(o.samples.size(), static_cast<size_t>(n_seq));
-    for (int i = 0; i < n_seq; ++i) out[i].push_back(o.samples[i].token);
+    for (int i = 0; i < n_seq; ++i) {
+      const auto& t = o.samples[i];
+      out[i].push_back(t.token);
+      // Requested top logprobs: the greedy token first, ids in the vocabulary, descending, <= 0.
+      if (i % 2 != 0) continue;
+      ASSERT_EQ(t.top.size(), 2u) << "sequence " << i;
+      EXPECT_EQ(t.top[0].token, t.token) << "sequence " << i << " iteration " << o.iteration;
+      for (const auto& e : t.top) {
+        EXPECT_GE(e.token, 0);
+        EXPECT_LT(e.token, vocab);
+        EXPECT_LE(e.logprob, 0.f);
+      }
+      EXPECT_GE(t.top[0].logprob, t.top[1].logprob);
+      EXPECT_NEAR(t.logprob, t.top[0].logprob, 1e-4f);
+    }
   }
   for (int i = 0; i < n_seq; ++i) EXPECT_EQ(out[i], ref[i]) << "sequence " << i;
   const auto st = ex.stats();

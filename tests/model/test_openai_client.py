@@ -68,6 +68,8 @@ class OpenAIClient(unittest.TestCase):
         self.assertEqual(SERVER.nothing_lost(), "")
 
     def test_prefix_cache_hits_are_reported_as_cached_tokens(self):
+        if "--no-prefix-caching" in test_serve_args():
+            self.skipTest("prefix caching is off in this run (NF_TEST_SERVE_ARGS)")
         c = client()
         # A prompt of several full 16-token pages, sent twice: the second request reuses its pages.
         prompt = "Count the stars over the quiet harbour tonight, one by one, slowly. " * 8
@@ -79,7 +81,12 @@ class OpenAIClient(unittest.TestCase):
         self.assertGreaterEqual(cached, 16 * ((n - 1) // 16) - 16, (n, cached))
         self.assertLess(cached, n)  # the last prompt token is always computed
         self.assertEqual(cached % 16, 0)
-        self.assertEqual(first.choices[0].text, second.choices[0].text, (n, cached))
+        # Same text from cached pages: the CPU backend's kernels give every row the same result
+        # whatever the batch shape. The GPU's do not promise that (cuBLASLt's algorithm is chosen per
+        # power-of-two M bucket, and a one-token remainder goes to the decode kernel), so the
+        # recomputed remainder may round differently and flip a near-tie of random weights.
+        if "cuda" not in test_serve_args():
+            self.assertEqual(first.choices[0].text, second.choices[0].text, (n, cached))
 
     def test_model_name_is_file_name(self):
         # "SmolLM2-135M-Instruct.Q4_1.gguf" by default; "preset:llama3-8b" for that preset.

@@ -63,8 +63,10 @@ CUDA_ARGS=${NF_SERVE_CHECK_ARGS:---backend cuda --num-kv-pages 2048}
 SERVE_LOGS=$OUT/serve_logs.txt
 : >"$SERVE_LOGS"
 rows=()
-run() {  # name seconds model test-file
-  local name=$1 t=$2 model=$3 file=$4
+run() {  # name seconds model test-file [extra serve args] [test names...]
+  local name=$1 t=$2 model=$3 file=$4 extra=${5:-}
+  shift 4
+  [ $# -gt 0 ] && shift
   local l
   l=$(left)
   if [ "$l" -lt 30 ]; then
@@ -73,12 +75,12 @@ run() {  # name seconds model test-file
     return
   fi
   [ "$t" -gt "$l" ] && t=$l
-  say "$name: $model $CUDA_ARGS (limit ${t}s)"
+  say "$name: $model $CUDA_ARGS $extra $* (limit ${t}s)"
   local t0
   t0=$(date +%s)
-  NF_BIN=$W/bin/nanoflow-wrapped NF_TEST_MODEL=$model NF_TEST_SERVE_ARGS=$CUDA_ARGS NF_SOURCE_DIR=$SRC \
+  NF_BIN=$W/bin/nanoflow-wrapped NF_TEST_MODEL=$model NF_TEST_SERVE_ARGS="$CUDA_ARGS $extra" NF_SOURCE_DIR=$SRC \
     NF_SERVE_LOG_APPEND=$SERVE_LOGS NF_CANCEL_COUNT=${NF_CANCEL_COUNT:-1000} PYTHONUNBUFFERED=1 \
-    timeout -k 10 "$t" python3 "$SRC/$file" -v >"$OUT/$name.log" 2>&1
+    timeout -k 10 "$t" python3 "$SRC/$file" -v "$@" >"$OUT/$name.log" 2>&1
   local rc=$? secs=$(($(date +%s) - t0))
   local ran res bad
   ran=$(grep -Eo '^Ran [0-9]+ tests?' "$OUT/$name.log" | tail -1)
@@ -92,7 +94,12 @@ run() {  # name seconds model test-file
   rows+=("$(printf '%-28s %-7s %4ss  %-12s %s %s' "$name" "$verdict" "$secs" "${ran#Ran }" "${res:-rc=$rc}" "$bad")")
 }
 
-run openai_llama3 120 preset:llama3-8b tests/model/test_openai_client.py
+# Two identical greedy requests give the same text on the GPU when both are computed whole; a
+# prefix-cache hit recomputes only the remainder, with other GEMM shapes (test_openai_client.py).
+# So the client file runs without prefix caching, and the cached-tokens test alone with it.
+run openai_llama3 120 preset:llama3-8b tests/model/test_openai_client.py --no-prefix-caching
+run openai_llama3_cache 60 preset:llama3-8b tests/model/test_openai_client.py "" \
+  OpenAIClient.test_prefix_cache_hits_are_reported_as_cached_tokens
 run reliability_llama3 220 preset:llama3-8b tests/model/test_server_reliability.py
 gguf=$C/gguf/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ -e "$gguf" ]; then
