@@ -14,7 +14,13 @@
 // Variants 7-12 (decode_attention_rk_kernel, further down) are built for small SM shares: K goes
 // from global memory straight to registers (no shared-memory pass), V either too (transposed by
 // movmatrix) or through a per-warp cp.async ring, and each warp pipelines its own 16-key steps
-// with no CTA barrier until the final merge. Not measured yet.
+// with no CTA barrier until the final merge. Measured on an H200 (256 seqs x 2k, 24-SM share, % of
+// a streaming read): 7 reaches 50% (default 5: 39%); 9, 10 and 12 (V ring of >= 3 stages) ~30%.
+// Their cp.async group accounting is exact (SASS: DEPBAR.LE SB0, kVStages - 1 after kVStages - 1
+// prologue groups, one commit a step), so the ring does not drain; what 9, 10 and 12 share is ~209
+// KB of shared memory an SM, leaving the least L1 beside it (probe: variant 16). 11's loads do
+// issue two steps ahead (separate registers, no local memory). Variants 13-17 test L1-allocating
+// register loads (a 128-byte line is read by two instructions, 64 bytes each).
 //
 // Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
 //   sQ [16][D+8]   sK [kStages][tile][D+8]   sV [kStages][tile][D+8];
@@ -294,6 +300,16 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_kern
 // of 32 steps (one per lane) and are broadcast by shuffle, so an address waits on a page-id load
 // once per 32 steps.
 
+// Register loads of K/V rows that allocate in L1 (kL1 variants). A lane's 16-byte load covers a
+// quarter of a 128-byte line half per instruction (4 lanes x 16 B of a 256-byte row), so a line is
+// fetched by two instructions; with L1::no_allocate each half is its own L2 request, while an
+// allocating load lets the second one hit the line the first one has pending.
+__device__ __forceinline__ uint4 ld_l1(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+
 __device__ __forceinline__ uint32_t word(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
@@ -338,7 +354,7 @@ constexpr int rk_smem_bytes() {
   return rk_ring_bytes<D, kNT, kWarps, kVStages>() + (kQSmem ? 8 * kNT * (D + 32) * 2 : 0);
 }
 
-template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks>
+template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_kernel(DecodeAttentionParams p) {
   constexpr bool kVRegs = kVStages == 0;
   constexpr int kJ = D / 32;      // 16-byte loads per key row per lane (4 lanes a row)
@@ -404,7 +420,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
 #pragma unroll
-      for (int j = 0; j < kJ; ++j) buf[hf][j] = ld_stream(page + lane_off + hf * 8 * p.hkv * (D / 8) + j * 4);
+      for (int j = 0; j < kJ; ++j) {
+        const uint4* src = page + lane_off + hf * 8 * p.hkv * (D / 8) + j * 4;
+        buf[hf][j] = kL1 ? ld_l1(src) : ld_stream(src);
+      }
     }
   };
   // V ring (ring mode): this warp's [kVStages][16][kPitch].
@@ -609,10 +628,10 @@ cudaError_t launch_v(const DecodeAttentionParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks>
+template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1>
 cudaError_t launch_rk_nt(const DecodeAttentionParams& p, cudaStream_t stream) {
   constexpr int smem = rk_smem_bytes<D, kNT, kWarps, kVStages, kQSmem>();
-  auto kernel = decode_attention_rk_kernel<D, kNT, kWarps, kDepth, kVStages, kQSmem, kMinBlocks>;
+  auto kernel = decode_attention_rk_kernel<D, kNT, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
   kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
@@ -622,10 +641,10 @@ cudaError_t launch_rk_nt(const DecodeAttentionParams& p, cudaStream_t stream) {
 // Register-fed kernel: one n-tile of heads for G <= 8; for G <= 16 two (twice the accumulators),
 // with Q in shared memory, one step of register depth and half the CTAs per SM, so it fits
 // without spills (G > 8 is rare; not tuned).
-template <int D, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks>
+template <int D, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1 = false>
 cudaError_t launch_rk(const DecodeAttentionParams& p, cudaStream_t stream) {
-  if (p.hq / p.hkv <= 8) return launch_rk_nt<D, 1, kWarps, kDepth, kVStages, kQSmem, kMinBlocks>(p, stream);
-  return launch_rk_nt<D, 2, kWarps, 1, kVStages, true, (kMinBlocks + 1) / 2>(p, stream);
+  if (p.hq / p.hkv <= 8) return launch_rk_nt<D, 1, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1>(p, stream);
+  return launch_rk_nt<D, 2, kWarps, 1, kVStages, true, (kMinBlocks + 1) / 2, kL1>(p, stream);
 }
 
 // The one dispatch point of the variants (STYLE.md): 0 = the default, measured best.
@@ -647,6 +666,15 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 10: return launch_rk<D, 4, 2, 4, false, 3>(p, stream);  // K 2 steps ahead, V ring 4 stages, 12 warps/SM
     case 11: return launch_rk<D, 4, 2, 0, false, 2>(p, stream);  // K+V in regs, 2 steps ahead, 8 warps/SM
     case 12: return launch_rk<D, 2, 1, 3, false, 8>(p, stream);  // as 9 with 2-warp CTAs, 16 warps/SM
+    // As above with K/V register loads allocating in L1 (ld_l1): a 128-byte line is read by two
+    // load instructions, which then cost one L2 request instead of two.
+    case 13: return launch_rk<D, 4, 1, 2, false, 4, true>(p, stream);  // 7 + L1 loads
+    case 14: return launch_rk<D, 4, 1, 0, false, 3, true>(p, stream);  // 8 + L1 loads
+    case 15: return launch_rk<D, 4, 2, 0, false, 2, true>(p, stream);  // 11 + L1 loads
+    // 9 at 3 CTAs/SM: 157 KB of shared memory an SM instead of 209 KB (probe: does the L1 left
+    // beside shared memory limit the loads in flight?).
+    case 16: return launch_rk<D, 4, 1, 3, false, 3>(p, stream);
+    case 17: return launch_rk<D, 4, 2, 2, false, 3, true>(p, stream);  // K 2 steps ahead, V ring 2 stages, L1 loads, 12 warps/SM
     default: return cudaErrorInvalidValue;
   }
 }
