@@ -310,6 +310,11 @@ __device__ __forceinline__ uint4 ld_l1(const void* p) {
   return v;
 }
 
+// Fire-and-forget prefetch of the 128-byte line at p into L2: no registers and no load tracking of
+// the SM are held while it is in flight. (cp.async.bulk.prefetch takes a warp-uniform address, so
+// per-lane rows would compile to a 32-pass loop.)
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
 __device__ __forceinline__ uint32_t word(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
@@ -354,7 +359,7 @@ constexpr int rk_smem_bytes() {
   return rk_ring_bytes<D, kNT, kWarps, kVStages>() + (kQSmem ? 8 * kNT * (D + 32) * 2 : 0);
 }
 
-template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1>
+template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1, int kPf>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_kernel(DecodeAttentionParams p) {
   constexpr bool kVRegs = kVStages == 0;
   constexpr int kJ = D / 32;      // 16-byte loads per key row per lane (4 lanes a row)
@@ -413,6 +418,20 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
 
   PageWindow<kWarps> win_k{split_pages, n_steps};
   PageWindow<kWarps> win_v{split_pages, n_steps};  // V may run ahead of K (ring mode)
+  PageWindow<kWarps> win_pf{split_pages, n_steps};  // L2 prefetch, kPf steps ahead
+  // L2 prefetch of step li (kPf > 0): its 16 K rows, then its 16 V rows, of D / 64 lines each; line
+  // idx = i * 32 + lane goes to lane `lane`.
+  auto prefetch_step = [&](int li) {
+    constexpr int kLines = D / 64;  // 128-byte lines a row
+    const int pg = win_pf.get(li, lane);
+#pragma unroll
+    for (int i = 0; i < kLines; ++i) {
+      const int idx = i * 32 + lane;
+      const int rem = idx % (16 * kLines), row = rem / kLines, part = rem % kLines;
+      const __nv_bfloat16* cache = idx < 16 * kLines ? p.k_cache : p.v_cache;
+      prefetch_l2(cache + (static_cast<int64_t>(pg) * 16 + row) * slot_stride + static_cast<int64_t>(kvh) * D + part * 64);
+    }
+  };
   uint4 kb[kDepth][2][kJ];
   uint4 vb[kVRegs ? kDepth : 1][2][kJ];
   auto load_rows = [&](const __nv_bfloat16* cache, int pg, uint4 (&buf)[2][kJ]) {
@@ -442,6 +461,11 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
   };
 
   // Prologue.
+  if constexpr (kPf > 0) {
+#pragma unroll
+    for (int r = kDepth; r < kPf; ++r)
+      if (r < n_mine) prefetch_step(r);
+  }
 #pragma unroll
   for (int r = 0; r < kDepth; ++r) {
     if (r < n_mine) {
@@ -473,6 +497,9 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
     for (int r = 0; r < kDepth; ++r) {
       const int li = li0 + r;
       if (li >= n_mine) break;
+      if constexpr (kPf > 0) {
+        if (li + kPf < n_mine) prefetch_step(li + kPf);
+      }
       if constexpr (!kVRegs) {
         __syncwarp();  // every lane is done reading the stage that step li - 1 used
         if (li + kVStages - 1 < n_mine) issue_v_ring(li + kVStages - 1);
@@ -628,10 +655,10 @@ cudaError_t launch_v(const DecodeAttentionParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1>
+template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1, int kPf>
 cudaError_t launch_rk_nt(const DecodeAttentionParams& p, cudaStream_t stream) {
   constexpr int smem = rk_smem_bytes<D, kNT, kWarps, kVStages, kQSmem>();
-  auto kernel = decode_attention_rk_kernel<D, kNT, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1>;
+  auto kernel = decode_attention_rk_kernel<D, kNT, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1, kPf>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
   kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
@@ -641,10 +668,10 @@ cudaError_t launch_rk_nt(const DecodeAttentionParams& p, cudaStream_t stream) {
 // Register-fed kernel: one n-tile of heads for G <= 8; for G <= 16 two (twice the accumulators),
 // with Q in shared memory, one step of register depth and half the CTAs per SM, so it fits
 // without spills (G > 8 is rare; not tuned).
-template <int D, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1 = false>
+template <int D, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1 = false, int kPf = 0>
 cudaError_t launch_rk(const DecodeAttentionParams& p, cudaStream_t stream) {
-  if (p.hq / p.hkv <= 8) return launch_rk_nt<D, 1, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1>(p, stream);
-  return launch_rk_nt<D, 2, kWarps, 1, kVStages, true, (kMinBlocks + 1) / 2, kL1>(p, stream);
+  if (p.hq / p.hkv <= 8) return launch_rk_nt<D, 1, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1, kPf>(p, stream);
+  return launch_rk_nt<D, 2, kWarps, 1, kVStages, true, (kMinBlocks + 1) / 2, kL1, kPf>(p, stream);
 }
 
 // The one dispatch point of the variants (STYLE.md): 0 = the default, measured best.
@@ -675,6 +702,13 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     // beside shared memory limit the loads in flight?).
     case 16: return launch_rk<D, 4, 1, 3, false, 3>(p, stream);
     case 17: return launch_rk<D, 4, 2, 2, false, 3, true>(p, stream);  // K 2 steps ahead, V ring 2 stages, L1 loads, 12 warps/SM
+    // With an L2 prefetch (prefetch_l2) of each step's K and V rows kPf steps ahead, so the register
+    // and ring loads wait on an L2 hit instead of HBM: more bytes in flight per SM without more
+    // registers or shared memory.
+    case 18: return launch_rk<D, 4, 1, 2, false, 4, false, 4>(p, stream);  // 7 + prefetch 4 steps ahead
+    case 19: return launch_rk<D, 4, 1, 2, false, 4, true, 4>(p, stream);   // 13 + prefetch 4 ahead
+    case 20: return launch_rk<D, 4, 1, 0, false, 3, true, 4>(p, stream);   // 14 + prefetch 4 ahead
+    case 21: return launch_rk<D, 4, 1, 2, false, 4, false, 8>(p, stream);  // 7 + prefetch 8 ahead
     default: return cudaErrorInvalidValue;
   }
 }
