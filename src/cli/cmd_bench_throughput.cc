@@ -50,6 +50,7 @@ struct ThroughputOptions {
   int max_running = 512;
   int num_layers = 0;           // > 0: first N layers (quick runs only; not a real-shape number)
   double kv_margin_gib = 1.0;
+  bool cuda_graphs = false;     // decode-only iterations through CUDA graphs (CudaExecutorOptions)
   int roofline_iters = 30;
   double temperature = 0.0;
   uint64_t seed = 0;
@@ -192,6 +193,7 @@ int run_throughput(const ThroughputOptions& o) {
     engine::CudaEngineOptions co;
     co.kv_margin_bytes = static_cast<size_t>(o.kv_margin_gib * (1 << 30));
     co.num_layers_override = o.num_layers;
+    co.cuda_graphs = o.cuda_graphs;
     engine = engine::create_cuda_engine(ec, co, &parts);
 #else
     NF_THROW(kUnsupported) << "this build has no CUDA backend";
@@ -280,6 +282,13 @@ int run_throughput(const ThroughputOptions& o) {
     res["gpu_ms"] = gpu1.gpu_ms - gpu0.gpu_ms;
     res["gpu_busy_fraction"] = (gpu1.gpu_ms - gpu0.gpu_ms) / (wall * 1e3);
     res["host_sampled_iterations"] = gpu1.host_sampled_iterations - gpu0.host_sampled_iterations;
+    res["cuda_graphs"] = o.cuda_graphs;
+    res["graph_replays"] = gpu1.graph_replays - gpu0.graph_replays;
+    res["eager_iterations"] = gpu1.eager_iterations - gpu0.eager_iterations;
+    const CudaGraphStats gs = parts.model->graph_stats();
+    res["graph_captures"] = gs.captures;
+    res["graph_capture_ms"] = gs.capture_ms;
+    res["graph_capture_failures"] = gs.failures;
     res["startup_s"] = parts.model->startup_seconds();
     res["memory"] = parts.model->memory_report();
     // NANOFLOW_OP_PROFILE=N: where the GPU time of the forwards went, by op and iteration kind.
@@ -318,6 +327,8 @@ NF_REGISTER_BENCH(bench_throughput, "throughput", "offline throughput (all reque
                     sub->add_option("--max-running", o->max_running, "sequences in the running set");
                     sub->add_option("--num-layers", o->num_layers, "keep only the first N layers (quick checks)");
                     sub->add_option("--kv-margin-gib", o->kv_margin_gib, "GPU memory left free after the KV pool");
+                    sub->add_option("--cuda-graphs", o->cuda_graphs,
+                                    "decode-only iterations as CUDA graphs per batch bucket, on | off (default off)");
                     sub->add_option("--roofline-iters", o->roofline_iters, "timed 8192^3 GEMMs for the peak");
                     sub->add_option("--temperature", o->temperature, "0 = greedy");
                     sub->add_option("--seed", o->seed, "prompt and sampling seed");

@@ -37,8 +37,10 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   NF_CHECK_FILE(model->config().vocab_size >= tokenizer->vocab_size())
       << config.model_path << ": the tokenizer has " << tokenizer->vocab_size() << " ids, the model "
       << model->config().vocab_size << " embedding rows";
+  CudaExecutorOptions eo;
+  eo.cuda_graphs = options.cuda_graphs;
   auto executor = std::make_unique<CudaExecutor>(
-      *model, sequential_schedule(static_cast<int32_t>(model->config().num_layers)));
+      *model, sequential_schedule(static_cast<int32_t>(model->config().num_layers)), eo);
   if (parts != nullptr) {
     parts->model = model.get();
     parts->executor = executor.get();

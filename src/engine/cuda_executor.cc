@@ -37,8 +37,10 @@ T* host_alloc(size_t n, const char* what) {
 
 }  // namespace
 
-CudaExecutor::CudaExecutor(CudaModel& model, const PipelineSchedule& schedule)
-    : model_(model), schedule_(schedule), vocab_(static_cast<int32_t>(model.config().vocab_size)) {
+CudaExecutor::CudaExecutor(CudaModel& model, const PipelineSchedule& schedule, const CudaExecutorOptions& options)
+    : model_(model), schedule_(schedule), opt_(options), vocab_(static_cast<int32_t>(model.config().vocab_size)) {
+  const CudaPlanLayout& L = model_.layout();
+  graph_seq_cap_ = std::min({L.max_seqs, L.max_tokens, L.max_sampled});
   schedule_.validate(static_cast<int32_t>(model_.config().num_layers));
   NF_CHECK_KIND(ErrorKind::kUnsupported, schedule_.is_sequential())
       << "schedule '" << schedule_.name << "': the CUDA executor runs only the one-nano-batch, one-stream schedule so far";
@@ -140,12 +142,24 @@ void CudaExecutor::launch(StepInput step) {
     }
     // The staging buffer of ring slot k was last sent kRing launches ago; wait for that copy.
     NF_CUDA_CHECK(cudaEventSynchronize(uploaded_[k])) << "staging reuse";
-    const CudaPlanShape sh = staging_[k]->pack(plan, pairs, rows, vocab_);
+    CudaPlanShape sh = staging_[k]->pack(plan, pairs, rows, vocab_);
+    // Decode-only: pad to the bucket so the forward can run through its graph.
+    bool graphed = false;
+    if (opt_.cuda_graphs && sh.num_decode == sh.num_seqs && sh.num_tokens == sh.num_seqs) {
+      const int32_t bucket = decode_graph_seq_bucket(sh.num_seqs, graph_seq_cap_);
+      graphed = bucket > 0 &&
+                staging_[k]->pad_decode(sh, bucket, decode_graph_kv_bucket(sh.max_decode_kv), model_.scratch_page());
+    }
     NF_CUDA_CHECK(cudaEventRecord(start_[k], s)) << "start event";
     staging_[k]->upload(model_.plan_buffer(), sh, s);
     NF_CUDA_CHECK(cudaEventRecord(uploaded_[k], s)) << "upload event";
     const int32_t* prev = have_prev_ ? d_sampled_ + static_cast<size_t>(prev_k_) * model_.layout().max_sampled : nullptr;
-    model_.forward_device(sh, prev);
+    if (graphed && model_.forward_device_graphed(sh, prev, have_prev_ ? prev_rows_ : 0)) {
+      ++stats_.graph_replays;
+    } else {
+      if (!graphed) model_.forward_device(sh, prev);
+      ++stats_.eager_iterations;
+    }
     const size_t R0 = static_cast<size_t>(k) * model_.layout().max_sampled;
     if (f.host_sampled) {
       sample_on_host(f, sh);

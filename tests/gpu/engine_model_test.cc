@@ -243,6 +243,218 @@ TEST(GpuExecutor, AsyncGreedyEqualsSyncGreedy) {
   EXPECT_EQ(st.host_sampled_iterations, 0);
 }
 
+// Decode iterations through CUDA graphs (CudaExecutorOptions::cuda_graphs). One prefill of all
+// sequences, then decode steps over the first `active[t]` sequences: the batch shrinks and grows,
+// so several sequence buckets are hit, each more than twice (eager warm-up, capture, replays).
+// A sequence that was in the previous iteration reads its token on the device (deferred); one that
+// comes back after a pause carries its last token from the host. Sequence i owns pages
+// [pages_per_seq * i, pages_per_seq * (i + 1)).
+struct DecodeRun {
+  std::vector<std::vector<engine::SampledToken>> out;  // per sequence, in order
+  engine::CudaExecutorStats stats;
+  CudaGraphStats graphs;  // this run's share of the model's graph counters
+};
+
+DecodeRun run_decode_schedule(CudaModel& m, bool graphs, const std::vector<std::vector<int32_t>>& prompts,
+                              const std::vector<int>& active, int32_t pages_per_seq, int32_t logprobs) {
+  const int n_seq = static_cast<int>(prompts.size());
+  const CudaGraphStats g0 = m.graph_stats();
+  engine::CudaExecutorOptions eo;
+  eo.cuda_graphs = graphs;
+  engine::CudaExecutor ex(m, engine::sequential_schedule(static_cast<int32_t>(m.config().num_layers)), eo);
+  DecodeRun run;
+  run.out.resize(static_cast<size_t>(n_seq));
+  std::vector<int32_t> kv(static_cast<size_t>(n_seq), 0);
+  std::vector<int> rows_of(active.size() + 2, 0);  // rows (= leading sequences) of iteration it
+  auto plan_for = [&](int it) {
+    engine::StepInput st;
+    st.iteration = it;
+    BatchPlan& p = st.plan;
+    p.q_start.push_back(0);
+    p.page_start.push_back(0);
+    const bool prefill = it == 1;
+    const int rows = prefill ? n_seq : active[static_cast<size_t>(it - 2)];
+    rows_of[static_cast<size_t>(it)] = rows;
+    for (int i = 0; i < rows; ++i) {
+      const size_t si = static_cast<size_t>(i);
+      const int32_t n = prefill ? static_cast<int32_t>(prompts[si].size()) : 1;
+      for (int32_t j = 0; j < n; ++j) {
+        int32_t tok = prefill ? prompts[si][static_cast<size_t>(j)] : 0;
+        if (!prefill) {
+          if (i < rows_of[static_cast<size_t>(it - 1)]) {
+            st.deferred.push_back({p.num_tokens(), i});  // row i of the previous iteration
+          } else {
+            tok = run.out[si].back().token;  // sampled at least two iterations ago: known here
+          }
+        }
+        p.token_ids.push_back(tok);
+        p.positions.push_back(kv[si] + j);
+      }
+      kv[si] += n;
+      p.q_start.push_back(p.num_tokens());
+      p.kv_len.push_back(kv[si]);
+      for (int32_t pg = 0; pg < (kv[si] + 15) / 16; ++pg) p.page_ids.push_back(pages_per_seq * i + pg);
+      EXPECT_LE((kv[si] + 15) / 16, pages_per_seq) << "test set-up: sequence " << i << " outgrew its pages";
+      p.page_start.push_back(static_cast<int32_t>(p.page_ids.size()));
+      p.sample_rows.push_back(p.num_tokens() - 1);
+      st.sample_slots.push_back(static_cast<uint64_t>(i));
+    }
+    if (prefill) {
+      for (int i = 0; i < n_seq; ++i) {
+        engine::SlotRegistration r;
+        r.slot = static_cast<uint64_t>(i);
+        r.params.temperature = 0.f;
+        r.params.logprobs = logprobs;
+        r.seed = 1;
+        r.prompt = prompts[static_cast<size_t>(i)];
+        st.registrations.push_back(r);
+      }
+    }
+    return st;
+  };
+  const int last = static_cast<int>(active.size()) + 1;
+  ex.launch(plan_for(1));
+  for (int it = 2; it <= last + 1; ++it) {
+    if (it <= last) ex.launch(plan_for(it));  // before reading iteration it-1
+    engine::StepOutput o = ex.wait();
+    EXPECT_TRUE(o.error.empty()) << o.error;
+    EXPECT_EQ(o.iteration, it - 1);
+    const int rows = rows_of[static_cast<size_t>(it - 1)];
+    EXPECT_EQ(o.samples.size(), static_cast<size_t>(rows));
+    if (!o.error.empty() || o.samples.size() != static_cast<size_t>(rows)) break;
+    for (int i = 0; i < rows; ++i) run.out[static_cast<size_t>(i)].push_back(o.samples[static_cast<size_t>(i)]);
+  }
+  run.stats = ex.stats();
+  const CudaGraphStats g1 = m.graph_stats();
+  run.graphs.warmups = g1.warmups - g0.warmups;
+  run.graphs.captures = g1.captures - g0.captures;
+  run.graphs.replays = g1.replays - g0.replays;
+  run.graphs.failures = g1.failures - g0.failures;
+  run.graphs.capture_ms = g1.capture_ms - g0.capture_ms;
+  run.graphs.graphs = g1.graphs;
+  std::printf("decode schedule (graphs %s): %lld iterations, %lld replays, %lld eager; model: %lld captures "
+              "(%.2f ms), %lld warm-ups, %lld failures, %lld graphs held; GPU %.3f ms\n",
+              graphs ? "on" : "off", static_cast<long long>(run.stats.iterations),
+              static_cast<long long>(run.stats.graph_replays), static_cast<long long>(run.stats.eager_iterations),
+              static_cast<long long>(run.graphs.captures), run.graphs.capture_ms,
+              static_cast<long long>(run.graphs.warmups), static_cast<long long>(run.graphs.failures),
+              static_cast<long long>(run.graphs.graphs), run.stats.gpu_ms);
+  return run;
+}
+
+std::vector<int32_t> tokens_of(const std::vector<engine::SampledToken>& v) {
+  std::vector<int32_t> t;
+  for (const auto& s : v) t.push_back(s.token);
+  return t;
+}
+
+// Distinct sequence buckets a schedule hits (the executor's cap is min(max_seqs, tokens, sampled)).
+int distinct_buckets(const std::vector<int>& active, int32_t cap) {
+  std::vector<int32_t> b;
+  for (int a : active) b.push_back(decode_graph_seq_bucket(a, cap));
+  std::sort(b.begin(), b.end());
+  return static_cast<int>(std::unique(b.begin(), b.end()) - b.begin());
+}
+
+// Tiny llama3.1 (head_dim 16: the naive attention kernel): graphs on and off both give the
+// synchronous greedy loop's tokens exactly, and graphs on replays every decode iteration except
+// each bucket's first (eager warm-up).
+TEST(GpuExecutor, DecodeGraphsEqualSyncGreedy) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  cuda::set_device(0);
+  CudaModel& m = gpu_model(golden_dir("llama31"));
+  const int64_t vocab = m.config().vocab_size;
+  std::mt19937 rng(23);
+  const int n_seq = 20;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < n_seq; ++i) {
+    std::vector<int32_t> p(static_cast<size_t>(3 + (7 * i) % 20));
+    for (auto& t : p) t = static_cast<int32_t>(rng() % vocab);
+    prompts.push_back(p);
+  }
+  // Buckets (cap 32): 32, 16, 8, 1, 4, 16, 32, 32 — each run of a count is three iterations long.
+  const std::vector<int> active = {20, 20, 20, 13, 13, 13, 5, 5, 5, 1, 1, 1, 3, 3, 3, 9, 9, 9, 17, 17, 17, 20, 20};
+  const DecodeRun on = run_decode_schedule(m, true, prompts, active, 6, 0);
+  const DecodeRun off = run_decode_schedule(m, false, prompts, active, 6, 0);
+  int checked = 0;
+  for (int i = 0; i < n_seq; ++i) {
+    int steps = 1;  // the prefill's sample
+    for (int a : active) steps += a > i ? 1 : 0;
+    const auto ref = greedy_generate(m, prompts[static_cast<size_t>(i)], steps);
+    EXPECT_EQ(tokens_of(on.out[static_cast<size_t>(i)]), ref) << "graphs on, sequence " << i;
+    EXPECT_EQ(tokens_of(off.out[static_cast<size_t>(i)]), ref) << "graphs off, sequence " << i;
+    checked += steps;
+  }
+  std::printf("decode graphs: %d tokens checked against the synchronous greedy loop\n", checked);
+  const int64_t decode_iters = static_cast<int64_t>(active.size());
+  const int buckets = distinct_buckets(active, 32);
+  EXPECT_EQ(on.stats.iterations, decode_iters + 1);
+  EXPECT_EQ(on.stats.graph_replays + on.stats.eager_iterations, decode_iters + 1);
+  // Graphs of this model may exist from an earlier run in this process: then fewer warm-ups.
+  EXPECT_GE(on.stats.graph_replays, decode_iters - buckets);
+  EXPECT_LE(on.graphs.captures, buckets);
+  EXPECT_EQ(on.graphs.failures, 0);
+  EXPECT_EQ(on.graphs.replays, on.stats.graph_replays);
+  EXPECT_EQ(off.stats.graph_replays, 0);
+  EXPECT_EQ(off.stats.eager_iterations, decode_iters + 1);
+  EXPECT_EQ(off.graphs.replays + off.graphs.warmups + off.graphs.captures, 0);
+  EXPECT_EQ(on.stats.host_sampled_iterations, 0);
+}
+
+// SmolLM2-135M GGUF (head_dim 64: the tuned decode-attention kernels) with prompts of 250-290
+// tokens, so the KV bucket is 512 and decode attention runs two splits (padded sequences leave the
+// second empty). Graphs on vs off: the same greedy tokens, except that padding changes GEMM row
+// counts and split boundaries, so a near-tie may break the other way: at a sequence's first
+// difference, graphs-off's top-2 must hold graphs-on's token within 0.05 nats, and before it the
+// sampled logprobs agree within 0.05.
+TEST(GpuExecutor, DecodeGraphsTunedAttentionMatchEager) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const char* env = std::getenv("NF_SMOLLM2_GGUF");
+  const std::string gguf = env != nullptr ? env : source_dir() + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!std::filesystem::exists(gguf)) GTEST_SKIP() << gguf << " absent";
+  cuda::set_device(0);
+  CudaModel& m = gpu_model(gguf);
+  std::mt19937 rng(5);
+  const int n_seq = 6;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < n_seq; ++i) {
+    std::vector<int32_t> p(static_cast<size_t>(250 + 8 * i));
+    for (auto& t : p) t = static_cast<int32_t>(100 + rng() % 20000);
+    prompts.push_back(p);
+  }
+  const std::vector<int> active = {6, 6, 6, 2, 2, 2, 1, 1, 1, 5, 5, 5, 6, 6};
+  const DecodeRun on = run_decode_schedule(m, true, prompts, active, 20, 2);
+  const DecodeRun off = run_decode_schedule(m, false, prompts, active, 20, 2);
+  int same = 0, total = 0, diverged = 0;
+  for (int i = 0; i < n_seq; ++i) {
+    const auto& a = on.out[static_cast<size_t>(i)];
+    const auto& b = off.out[static_cast<size_t>(i)];
+    ASSERT_EQ(a.size(), b.size()) << "sequence " << i;
+    for (size_t t = 0; t < a.size(); ++t) {
+      ++total;
+      if (a[t].token == b[t].token) {
+        ++same;
+        EXPECT_NEAR(a[t].logprob, b[t].logprob, 0.05f) << "sequence " << i << " token " << t;
+        continue;
+      }
+      ++diverged;
+      bool near_tie = false;
+      for (const auto& e : b[t].top) near_tie = near_tie || (e.token == a[t].token && b[t].logprob - e.logprob < 0.05f);
+      EXPECT_TRUE(near_tie) << "sequence " << i << " token " << t << ": graphs on " << a[t].token << " ("
+                            << a[t].logprob << "), off " << b[t].token << " (" << b[t].logprob << ")";
+      break;  // the contexts differ from here on
+    }
+  }
+  std::printf("decode graphs (SmolLM2): %d of %d tokens identical, %d sequences diverged at a near-tie\n", same,
+              total, diverged);
+  EXPECT_LE(diverged, 1);
+  const int64_t decode_iters = static_cast<int64_t>(active.size());
+  EXPECT_GE(on.stats.graph_replays, decode_iters - distinct_buckets(active, 32));
+  EXPECT_GT(on.stats.graph_replays, 0);
+  EXPECT_EQ(on.graphs.failures, 0);
+  EXPECT_EQ(off.stats.graph_replays, 0);
+}
+
 TEST(GpuExecutor, RefusesNonSequentialSchedule) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   CudaModel& m = gpu_model(golden_dir("llama2"));

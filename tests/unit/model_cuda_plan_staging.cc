@@ -136,6 +136,114 @@ TEST(CudaPlanStaging, RefusesWhatDoesNotFit) {
   EXPECT_THROW(CudaPlanLayout::make(0, 8, 8, 8), Error);
 }
 
+TEST(CudaPlanStaging, DecodeGraphBuckets) {
+  EXPECT_EQ(decode_graph_seq_bucket(0, 512), 0);
+  EXPECT_EQ(decode_graph_seq_bucket(1, 512), 1);
+  EXPECT_EQ(decode_graph_seq_bucket(2, 512), 2);
+  EXPECT_EQ(decode_graph_seq_bucket(3, 512), 4);
+  EXPECT_EQ(decode_graph_seq_bucket(5, 512), 8);
+  EXPECT_EQ(decode_graph_seq_bucket(100, 512), 128);
+  EXPECT_EQ(decode_graph_seq_bucket(128, 512), 128);
+  EXPECT_EQ(decode_graph_seq_bucket(129, 512), 192);
+  EXPECT_EQ(decode_graph_seq_bucket(257, 512), 320);
+  EXPECT_EQ(decode_graph_seq_bucket(500, 512), 512);
+  EXPECT_EQ(decode_graph_seq_bucket(470, 480), 480);  // the cap is the last bucket
+  EXPECT_EQ(decode_graph_seq_bucket(20, 24), 24);
+  EXPECT_EQ(decode_graph_seq_bucket(25, 24), 0);      // past the cap: eager
+  // Every count maps to a bucket >= it, and the buckets are few.
+  std::vector<int32_t> seen;
+  for (int32_t n = 1; n <= 512; ++n) {
+    const int32_t b = decode_graph_seq_bucket(n, 512);
+    ASSERT_GE(b, n);
+    if (seen.empty() || seen.back() != b) seen.push_back(b);
+  }
+  EXPECT_EQ(seen.size(), 14u);  // 1..128 (8), 192..512 (6)
+  EXPECT_EQ(decode_graph_kv_bucket(1), 256);
+  EXPECT_EQ(decode_graph_kv_bucket(256), 256);
+  EXPECT_EQ(decode_graph_kv_bucket(257), 512);
+  EXPECT_EQ(decode_graph_kv_bucket(5000), 8192);
+}
+
+// Three decode sequences (kv 20, 33, 5; sequence 1's token deferred) padded to their bucket, 4: the
+// real arrays are untouched, the padded sequence holds one token (id 0, position 0, kv 1)
+// on the scratch page, and sampled rows and deferred pairs are filled up to the bucket.
+TEST(CudaPlanStaging, PadsDecodePlanToBucket) {
+  BatchPlan p;
+  p.q_start = {0};
+  p.page_start = {0};
+  int32_t page = 0;
+  for (int32_t kv : {20, 33, 5}) {
+    p.token_ids.push_back(100 + p.num_tokens());
+    p.positions.push_back(kv - 1);
+    p.q_start.push_back(p.num_tokens());
+    p.kv_len.push_back(kv);
+    for (int32_t k = 0; k < (kv + 15) / 16; ++k) p.page_ids.push_back(page++);
+    p.page_start.push_back(static_cast<int32_t>(p.page_ids.size()));
+    p.sample_rows.push_back(p.num_tokens() - 1);
+  }
+  p.validate(64);
+  const CudaPlanLayout L = CudaPlanLayout::make(16, 8, 8, 64);
+  CudaPlanStaging st(L, false);
+  const std::vector<int32_t> deferred = {1, 2};
+  CudaPlanShape sh = st.pack(p, deferred, {}, 1000);
+  ASSERT_EQ(sh.num_decode, 3);
+  const int32_t scratch = 64;
+  ASSERT_TRUE(st.pad_decode(sh, decode_graph_seq_bucket(3, 8), decode_graph_kv_bucket(sh.max_decode_kv), scratch));
+  EXPECT_EQ(sh.num_tokens, 4);
+  EXPECT_EQ(sh.num_seqs, 4);
+  EXPECT_EQ(sh.num_decode, 4);
+  EXPECT_EQ(sh.num_sampled, 4);
+  EXPECT_EQ(sh.num_deferred, 4);
+  EXPECT_EQ(sh.num_tiles, 0);
+  EXPECT_EQ(sh.max_decode_kv, 256);
+  EXPECT_EQ(sh.max_kv, 256);
+  EXPECT_EQ(sh.used_bytes, L.page_ids + (p.page_ids.size() + 1) * 4);
+  EXPECT_EQ(read<int32_t>(st, L.token_ids, 4), (std::vector<int32_t>{100, 101, 102, 0}));
+  EXPECT_EQ(read<int32_t>(st, L.positions, 4), (std::vector<int32_t>{19, 32, 4, 0}));
+  EXPECT_EQ(read<int32_t>(st, L.q_start, 5), (std::vector<int32_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(read<int32_t>(st, L.kv_len, 4), (std::vector<int32_t>{20, 33, 5, 1}));
+  const int32_t np = static_cast<int32_t>(p.page_ids.size());  // 2 + 3 + 1 = 6
+  EXPECT_EQ(read<int32_t>(st, L.page_start, 5), (std::vector<int32_t>{0, 2, 5, 6, 7}));
+  auto pages = p.page_ids;
+  pages.push_back(scratch);
+  EXPECT_EQ(read<int32_t>(st, L.page_ids, static_cast<size_t>(np) + 1), pages);
+  EXPECT_EQ(read<int32_t>(st, L.sample_rows, 4), (std::vector<int32_t>{0, 1, 2, 3}));
+  // The real pair first; fillers write the dump row (max_tokens), never a token a kernel reads.
+  EXPECT_EQ(read<int32_t>(st, L.deferred, 8), (std::vector<int32_t>{1, 2, 16, 0, 16, 0, 16, 0}));
+
+  // A bucket of exactly the batch pads nothing but the deferred pairs.
+  sh = st.pack(p, deferred, {}, 1000);
+  ASSERT_TRUE(st.pad_decode(sh, 3, 256, scratch));
+  EXPECT_EQ(sh.num_seqs, 3);
+  EXPECT_EQ(sh.num_deferred, 3);
+  EXPECT_EQ(read<int32_t>(st, L.deferred, 6), (std::vector<int32_t>{1, 2, 16, 0, 16, 0}));
+  EXPECT_EQ(read<int32_t>(st, L.page_start, 4), (std::vector<int32_t>{0, 2, 5, 6}));
+
+  // Refused, shape untouched: a prefill sequence, a bucket past a capacity, a bucket below the
+  // batch, a KV bucket below the longest KV, a page table with no room.
+  BatchPlan q = p;
+  q.token_ids.push_back(7);
+  q.positions.push_back(5);
+  q.q_start.back() = 4;
+  q.kv_len.back() = 6;
+  q.sample_rows.back() = 3;
+  q.validate(64);
+  CudaPlanShape shq = st.pack(q, {}, {}, 1000);
+  const CudaPlanShape before = shq;
+  EXPECT_FALSE(st.pad_decode(shq, 4, 256, scratch));
+  EXPECT_EQ(shq.num_seqs, before.num_seqs);
+  EXPECT_EQ(shq.num_tokens, before.num_tokens);
+  sh = st.pack(p, deferred, {}, 1000);
+  EXPECT_FALSE(st.pad_decode(sh, 16, 256, scratch));  // max_seqs 8
+  EXPECT_FALSE(st.pad_decode(sh, 2, 256, scratch));
+  EXPECT_FALSE(st.pad_decode(sh, 4, 16, scratch));
+  EXPECT_EQ(sh.num_seqs, 3);
+  CudaPlanStaging tight(CudaPlanLayout::make(16, 8, 8, 6), false);
+  sh = tight.pack(p, deferred, {}, 1000);
+  EXPECT_FALSE(tight.pad_decode(sh, 4, 256, scratch));
+  EXPECT_TRUE(tight.pad_decode(sh, 3, 256, scratch));
+}
+
 }  // namespace
 #else
 TEST(CudaPlanStaging, NeedsCudaBuild) { GTEST_SKIP() << "built without CUDA"; }

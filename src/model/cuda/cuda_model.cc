@@ -9,12 +9,17 @@
 //   xn = rmsnorm(x)
 //   x += silu(xn · Wg^T) * (xn · Wu^T) · Wd^T       (Mixtral: router, dense per-expert pass, combine)
 // then the final norm + LM head on the sampled rows only (f32 logits).
+//
+// Decode-only forwards may run as CUDA graphs, one per (sequence bucket, KV bucket), captured on a
+// bucket's second forward (forward_device_graphed; model/cuda_model.h says why and what stays eager).
 #if defined(NANOFLOW_HAVE_CUDA)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <sstream>
+#include <utility>
 
 #include "core/checked.h"
 #include "core/error.h"
@@ -35,6 +40,7 @@
 #include "runtime/cuda/arena.h"
 #include "runtime/cuda/cuda_check.h"
 #include "runtime/cuda/device.h"
+#include "runtime/cuda/graph.h"
 
 namespace nanoflow::model_cuda {
 namespace {
@@ -61,7 +67,13 @@ struct Workspace {
   float* attn_ws = nullptr; // decode-attention split partials
   size_t attn_ws_floats = 0;
   void* plan = nullptr;     // CudaPlanLayout::bytes
+  int32_t* graph_prev = nullptr;  // [max_sampled] previous samples, the fixed input of graphs
 };
+
+// At most this many graphs are held; buckets beyond stay eager (each graph holds a few hundred
+// nodes per layer-stack; 64 covers the sequence buckets of a 512-sequence engine times a few KV
+// buckets).
+constexpr size_t kMaxGraphs = 64;
 
 class CudaModelImpl final : public CudaModel {
  public:
@@ -133,11 +145,14 @@ class CudaModelImpl final : public CudaModel {
     } else {
       NF_CHECK_KIND(ErrorKind::kResource, free_b > opt_.kv_margin_bytes + unit * 16)
           << "no room for a KV pool: " << free_b / kGiB << " GiB free, margin " << opt_.kv_margin_bytes / kGiB << " GiB";
-      num_pages_ = static_cast<int64_t>((free_b - opt_.kv_margin_bytes) / unit);
+      num_pages_ = static_cast<int64_t>((free_b - opt_.kv_margin_bytes) / unit) - 1;
     }
-    kv_arena_ = std::make_unique<cuda::DeviceArena>(checked_mul(static_cast<uint64_t>(num_pages_), unit, "KV pool"));
-    kv_base_ = static_cast<uint8_t*>(kv_arena_->allocate(un(num_pages_) * unit, "KV pool"));
-    NF_CUDA_CHECK(cudaMemsetAsync(kv_base_, 0, un(num_pages_) * unit, stream_.get())) << "KV pool clear";
+    // One page more than reported: the scratch page of padded decode sequences (index num_pages_).
+    alloc_pages_ = num_pages_ + 1;
+    kv_arena_ = std::make_unique<cuda::DeviceArena>(checked_mul(static_cast<uint64_t>(alloc_pages_), unit, "KV pool"));
+    kv_base_ = static_cast<uint8_t*>(kv_arena_->allocate(un(alloc_pages_) * unit, "KV pool"));
+    NF_CUDA_CHECK(cudaMemsetAsync(kv_base_, 0, un(alloc_pages_) * unit, stream_.get())) << "KV pool clear";
+    NF_CUDA_CHECK(cudaMemsetAsync(ws_.graph_prev, 0, un(opt_.max_sampled) * 4, stream_.get())) << "graph input clear";
     stream_.synchronize();
     startup_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     NF_LOG(kInfo) << "CUDA model " << cfg_.name << " on " << info_.name << ": " << memory_report() << ", start-up "
@@ -153,6 +168,65 @@ class CudaModelImpl final : public CudaModel {
   const CudaModelOptions& options() const override { return opt_; }
   double startup_seconds() const override { return startup_s_; }
   std::string op_profile_report() override { return prof_.report(); }
+  int32_t scratch_page() const override { return static_cast<int32_t>(num_pages_); }
+  CudaGraphStats graph_stats() const override {
+    CudaGraphStats st = graph_stats_;
+    st.graphs = 0;
+    for (const auto& [key, g] : graphs_) st.graphs += g.graph.ready() ? 1 : 0;
+    return st;
+  }
+
+  bool forward_device_graphed(const CudaPlanShape& sh, const int32_t* prev_samples, int32_t num_prev) override {
+    NF_CHECK(sh.num_seqs > 0 && sh.num_tokens == sh.num_seqs && sh.num_decode == sh.num_seqs &&
+             sh.num_sampled == sh.num_seqs && sh.num_deferred == sh.num_seqs && sh.num_tiles == 0)
+        << "graphed forward needs a padded decode plan: tokens " << sh.num_tokens << " seqs " << sh.num_seqs
+        << " decode " << sh.num_decode << " sampled " << sh.num_sampled << " deferred " << sh.num_deferred;
+    NF_CHECK(num_prev >= 0 && num_prev <= opt_.max_sampled) << "previous samples " << num_prev;
+    cudaStream_t s = stream_.get();
+    if (num_prev > 0) {
+      NF_CHECK(prev_samples != nullptr) << "previous samples pointer is null";
+      NF_CUDA_CHECK(cudaMemcpyAsync(ws_.graph_prev, prev_samples, un(num_prev) * 4, cudaMemcpyDeviceToDevice, s))
+          << "graph input copy";
+    }
+    const std::pair<int32_t, int32_t> key{sh.num_seqs, sh.max_decode_kv};
+    auto it = graphs_.find(key);
+    if (prof_.enabled() || (it == graphs_.end() && graphs_.size() >= kMaxGraphs) ||
+        (it != graphs_.end() && it->second.failed)) {
+      ++graph_stats_.warmups;
+      forward_device(sh, ws_.graph_prev);
+      return false;
+    }
+    if (it == graphs_.end()) {
+      // First sighting: eager, so everything chosen or loaded on first use happens outside capture.
+      graphs_.emplace(key, BucketGraph{});
+      ++graph_stats_.warmups;
+      forward_device(sh, ws_.graph_prev);
+      return false;
+    }
+    BucketGraph& g = it->second;
+    if (!g.graph.ready()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        g.graph.capture(s, [&] { forward_device(sh, ws_.graph_prev); });
+      } catch (const std::exception& e) {
+        NF_LOG(kWarn) << "CUDA graph capture of decode bucket (seqs " << key.first << ", kv " << key.second
+                      << ") failed; it stays eager: " << e.what();
+        g.failed = true;
+        ++graph_stats_.failures;
+        ++graph_stats_.warmups;
+        forward_device(sh, ws_.graph_prev);
+        return false;
+      }
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      graph_stats_.capture_ms += ms;
+      ++graph_stats_.captures;
+      NF_LOG(kInfo) << "CUDA graph: decode bucket (seqs " << key.first << ", kv " << key.second << ") captured, "
+                    << g.graph.num_nodes() << " nodes, " << ms << " ms";
+    }
+    g.graph.replay(s);
+    ++graph_stats_.replays;
+    return true;
+  }
 
   std::string memory_report() const override {
     std::ostringstream os;
@@ -309,12 +383,13 @@ class CudaModelImpl final : public CudaModel {
     ws_.attn_ws_floats = bound * un(cfg_.num_heads) * (un(cfg_.head_dim) + 1);
     ws_.attn_ws = f(ws_.attn_ws_floats);
     ws_.plan = alloc(layout_.bytes);
+    ws_.graph_prev = static_cast<int32_t*>(alloc(S * 4));
   }
 
   int cta_budget() const { return info_.sm_count * 4; }
 
-  uint8_t* k_cache(int64_t l) const { return kv_base_ + un(2 * l) * un(num_pages_) * kv_page_bytes_; }
-  uint8_t* v_cache(int64_t l) const { return kv_base_ + un(2 * l + 1) * un(num_pages_) * kv_page_bytes_; }
+  uint8_t* k_cache(int64_t l) const { return kv_base_ + un(2 * l) * un(alloc_pages_) * kv_page_bytes_; }
+  uint8_t* v_cache(int64_t l) const { return kv_base_ + un(2 * l + 1) * un(alloc_pages_) * kv_page_bytes_; }
 
   void norm(const bf16* x, const bf16* w, bf16* out, int rows, float eps) {
     cuda::RmsNormParams p;
@@ -498,9 +573,16 @@ class CudaModelImpl final : public CudaModel {
   std::unique_ptr<cuda::GemmRunner> gemm_;
   uint8_t* kv_base_ = nullptr;                // [layer][K|V][page][16][hkv][head_dim] bf16
   size_t kv_page_bytes_ = 0;
-  int64_t num_pages_ = 0;
+  int64_t num_pages_ = 0;                     // pages handed out: [0, num_pages_)
+  int64_t alloc_pages_ = 0;                   // num_pages_ + the scratch page
   double startup_s_ = 0;
   OpProfiler prof_;
+  struct BucketGraph {
+    cuda::CudaGraph graph;                    // captured on the bucket's second forward
+    bool failed = false;                      // capture failed: the bucket stays eager
+  };
+  std::map<std::pair<int32_t, int32_t>, BucketGraph> graphs_;  // by (sequence bucket, KV bucket)
+  CudaGraphStats graph_stats_;
 };
 
 }  // namespace

@@ -38,6 +38,7 @@ class OpProfiler {
   // The time since the previous mark (or begin) goes to `op`; `flops` and `bytes` are its work.
   void mark(Op op, double flops, double bytes, cudaStream_t stream);
   bool active() const { return active_; }
+  bool enabled() const { return every_ > 0; }  // NANOFLOW_OP_PROFILE set: forwards run eagerly
   // JSON text: per kind, iterations, tokens, ms per iteration, and per op ms / share / rates.
   // Empty when profiling is off.
   std::string report();

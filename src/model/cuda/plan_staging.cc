@@ -40,7 +40,7 @@ CudaPlanLayout CudaPlanLayout::make(int32_t max_tokens, int32_t max_seqs, int32_
   const size_t T = static_cast<size_t>(max_tokens), S = static_cast<size_t>(max_seqs),
                R = static_cast<size_t>(max_sampled);
   size_t a = 0;
-  L.token_ids = take(a, T * 4);
+  L.token_ids = take(a, (T + 1) * 4);  // + the dump row of padded decode plans
   L.positions = take(a, T * 4);
   L.q_start = take(a, (S + 1) * 4);
   L.kv_len = take(a, S * 4);
@@ -158,6 +158,56 @@ CudaPlanShape CudaPlanStaging::pack(const BatchPlan& plan, const std::vector<int
   }
   sh.used_bytes = L.page_ids + plan.page_ids.size() * 4;
   return sh;
+}
+
+int32_t decode_graph_seq_bucket(int32_t num_seqs, int32_t cap) {
+  if (num_seqs <= 0 || num_seqs > cap) return 0;
+  int32_t b = 1;
+  while (b < num_seqs && b < 128) b *= 2;
+  if (b < num_seqs) b = (num_seqs + 63) / 64 * 64;
+  return std::min(b, cap);
+}
+
+int32_t decode_graph_kv_bucket(int32_t max_decode_kv) {
+  int32_t b = 256;
+  while (b < max_decode_kv && b < (int32_t{1} << 30)) b *= 2;
+  return b;
+}
+
+bool CudaPlanStaging::pad_decode(CudaPlanShape& sh, int32_t B, int32_t kv_bucket, int32_t scratch_page) {
+  const CudaPlanLayout& L = layout_;
+  const int32_t n = sh.num_seqs;
+  if (n <= 0 || sh.num_tokens != n || sh.num_decode != n || sh.num_tiles != 0) return false;
+  if (B < n || B > L.max_seqs || B > L.max_tokens || B > L.max_sampled) return false;
+  if (sh.num_sampled > B || sh.num_deferred > B || kv_bucket < sh.max_decode_kv || scratch_page < 0) return false;
+  int32_t* q_start = at<int32_t>(host_, L.q_start);
+  int32_t* page_start = at<int32_t>(host_, L.page_start);
+  const int32_t pages = page_start[n];
+  if (static_cast<int64_t>(pages) + (B - n) > L.max_pages) return false;
+  int32_t* ids = at<int32_t>(host_, L.token_ids);
+  int32_t* pos = at<int32_t>(host_, L.positions);
+  int32_t* kv = at<int32_t>(host_, L.kv_len);
+  int32_t* page_ids = at<int32_t>(host_, L.page_ids);
+  for (int32_t i = n; i < B; ++i) {
+    ids[i] = 0;
+    pos[i] = 0;
+    kv[i] = 1;
+    q_start[i + 1] = i + 1;
+    page_ids[pages + (i - n)] = scratch_page;
+    page_start[i + 1] = pages + (i - n) + 1;
+  }
+  int32_t* rows = at<int32_t>(host_, L.sample_rows);
+  for (int32_t j = sh.num_sampled; j < B; ++j) rows[j] = j;
+  int32_t* pairs = at<int32_t>(host_, L.deferred);
+  for (int32_t j = sh.num_deferred; j < B; ++j) {
+    pairs[2 * j] = L.max_tokens;  // the dump row
+    pairs[2 * j + 1] = 0;
+  }
+  sh.sum_decode_kv += B - n;
+  sh.num_tokens = sh.num_seqs = sh.num_decode = sh.num_sampled = sh.num_deferred = B;
+  sh.max_decode_kv = sh.max_kv = kv_bucket;
+  sh.used_bytes = L.page_ids + static_cast<size_t>(pages + (B - n)) * 4;
+  return true;
 }
 
 void CudaPlanStaging::upload(void* device, const CudaPlanShape& shape, cudaStream_t stream) const {

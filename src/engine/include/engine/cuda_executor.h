@@ -3,10 +3,18 @@
 //   2. the plan, the deferred-token pairs and the per-row sampling parameters packed into one of
 //      two pinned staging buffers and sent with ONE cudaMemcpyAsync into the model's fixed plan
 //      buffer (a staging buffer is reused only after its previous copy has completed, by event);
-//   3. the forward (the sequential pipeline schedule, kernels launched eagerly on one stream; the
-//      deferred tokens of this plan are gathered on the device from the previous iteration's
-//      sampled ids), GPU sampling, and an async copy of the sampled ids/logprobs into pinned host
-//      memory, bracketed by timing events.
+//   3. the forward (the sequential pipeline schedule on one stream; the deferred tokens of this
+//      plan are gathered on the device from the previous iteration's sampled ids), GPU sampling,
+//      and an async copy of the sampled ids/logprobs into pinned host memory, bracketed by timing
+//      events.
+//
+// CUDA graphs (options.cuda_graphs): a decode-only iteration (every sequence one query token) is
+// padded to its sequence bucket (decode_graph_seq_bucket: 1, 2, 4, ..., 128, then steps of 64) and
+// its KV bucket, and the model runs it through that bucket's graph (captured lazily: the bucket's
+// first iteration runs eagerly, the second captures; nothing at start-up). The previous samples are
+// copied into the model's fixed graph input first; sampling stays outside the graph (it runs on the
+// real rows only, into the ring slot as before), so logprobs and host sampling work unchanged.
+// Prefill and mixed iterations launch their kernels eagerly (~15 launches a layer).
 // wait() blocks on the oldest iteration's event only; the engine calls it after launching the next
 // iteration, so the GPU always has the next iteration queued while the host post-processes.
 //
@@ -14,9 +22,7 @@
 // min_tokens EOS masking, more than 20 logprobs) make that iteration synchronous: the logits come
 // to the host and the CPU sampler (engine/sampler.h) draws, so semantics never change.
 //
-// Not yet: CUDA graphs per batch-shape bucket (kernels are launched eagerly: ~15 launches a layer,
-// ~1 ms of host time for a 32-layer model, hidden behind the previous iteration's GPU time), and
-// schedules other than the sequential one (validated and refused).
+// Not yet: schedules other than the sequential one (validated and refused).
 #pragma once
 #if defined(NANOFLOW_HAVE_CUDA)
 #include <cuda_runtime.h>
@@ -33,8 +39,14 @@
 
 namespace nanoflow::engine {
 
+struct CudaExecutorOptions {
+  bool cuda_graphs = false;  // decode-only iterations through CUDA graphs (see above)
+};
+
 struct CudaExecutorStats {
   int64_t iterations = 0;
+  int64_t graph_replays = 0;            // iterations whose forward replayed a CUDA graph
+  int64_t eager_iterations = 0;         // iterations whose forward launched kernels one by one
   int64_t host_sampled_iterations = 0;  // iterations that fell back to the CPU sampler
   double gpu_ms = 0;                    // sum of per-iteration GPU time (events)
 };
@@ -43,7 +55,7 @@ class CudaExecutor final : public Executor {
  public:
   // The model is borrowed and must outlive the executor. Throws Error(kInvalidInput) when the
   // schedule is invalid or not one this executor runs.
-  CudaExecutor(CudaModel& model, const PipelineSchedule& schedule);
+  CudaExecutor(CudaModel& model, const PipelineSchedule& schedule, const CudaExecutorOptions& options = {});
   ~CudaExecutor() override;
 
   void launch(StepInput step) override;
@@ -79,6 +91,8 @@ class CudaExecutor final : public Executor {
 
   CudaModel& model_;
   PipelineSchedule schedule_;
+  CudaExecutorOptions opt_;
+  int32_t graph_seq_cap_ = 0;       // largest sequence bucket: min(max_seqs, max_tokens, max_sampled)
   int32_t vocab_ = 0;
   std::unordered_map<uint64_t, Slot> slots_;
   std::array<std::unique_ptr<CudaPlanStaging>, kRing> staging_;

@@ -11,7 +11,21 @@
 //                    decode-attention split workspace]                         exactly sized
 //   cuBLASLt algorithms are chosen (autotuned on scratch memory that is freed again) before
 //   KV pool         [layer][K|V][page][16 slots][kv_heads][head_dim] bf16: all free memory minus
-//                    `kv_margin_bytes`, unless num_kv_pages is given.
+//                    `kv_margin_bytes`, unless num_kv_pages is given; one page more than
+//                    num_kv_pages() reports: the scratch page that padded sequences of graphed
+//                    decode iterations write (never handed out).
+//   graph inputs    [max_sampled] i32: the previous samples, copied here before a graph replays
+//
+// CUDA graphs (DESIGN.md §4): decode-only forwards (every sequence one query token) run through a
+// graph per (sequence bucket, KV bucket). The executor pads the packed plan to the bucket
+// (CudaPlanStaging::pad_decode) so that every launch parameter depends on the buckets only, and
+// calls forward_device_graphed. Captured lazily: a bucket's first forward runs eagerly (it warms
+// whatever is chosen on first use: cuBLASLt's per-exact-m checks, lazily loaded kernels), the
+// second is captured (host time logged and counted in graph_stats) and replayed, later ones
+// replay. Nothing is captured at start-up, so start-up costs nothing more. Prefill and mixed
+// forwards stay eager: their token counts, tile lists and sequence mixes vary too much to bucket
+// cheaply. The op profiler (NANOFLOW_OP_PROFILE) forces eager launches (it records events
+// between ops).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -45,6 +59,8 @@ struct CudaPlanLayout {
   // Byte offsets of each array in the buffer (all 16-byte aligned). Order: small arrays first,
   // page_ids last so a copy of the used prefix is enough.
   size_t token_ids = 0, positions = 0, q_start = 0, kv_len = 0, page_start = 0, sample_rows = 0;
+  // token_ids has max_tokens + 1 entries: the last is the dump row that the filler deferred
+  // pairs of a padded decode plan write (pad_decode); no kernel reads it.
   size_t tiles = 0;       // prefill-attention work list [max_tiles, 2]
   size_t deferred = 0;    // [max_tokens, 2] (token row, index into the previous samples)
   size_t temperature = 0, top_p = 0, min_p = 0, top_k = 0, seed = 0, step = 0;  // per sampled row
@@ -74,6 +90,14 @@ struct CudaPlanShape {
   size_t used_bytes = 0;        // prefix of the buffer to copy
 };
 
+// Sequence buckets of graphed decode forwards: 1, 2, 4, ..., 128, then steps of 64, the last one
+// `cap` (the smallest of the model's max_seqs, max_batch_tokens and max_sampled). Returns the
+// smallest bucket >= num_seqs, or 0 when num_seqs > cap (or <= 0).
+int32_t decode_graph_seq_bucket(int32_t num_seqs, int32_t cap);
+// KV buckets: the decode-attention split plan is made for the bucket instead of the batch's longest
+// KV (splits past a sequence's KV do no work): powers of two from 256 (one split's minimum).
+int32_t decode_graph_kv_bucket(int32_t max_decode_kv);
+
 // Host side: packs a BatchPlan into a pinned buffer with CudaPlanLayout (no allocation per call).
 // `pinned = false` uses ordinary memory (host-only tests of the packing; upload then copies
 // synchronously).
@@ -87,6 +111,14 @@ class CudaPlanStaging {
   // flattened (token row, sample index) pairs; rows: sampling parameters (may be empty).
   CudaPlanShape pack(const BatchPlan& plan, const std::vector<int32_t>& deferred_pairs,
                      const std::vector<SampleRowParams>& rows, int64_t vocab);
+  // Pads a packed decode-only plan (every sequence one token) in place to `seq_bucket` sequences
+  // so that a graph of that bucket can run it. Padded sequence i (num_seqs <= i < seq_bucket):
+  // token id 0 at position 0, kv_len 1, one page: `scratch_page`. Sample rows are filled up to
+  // seq_bucket (the logits of the extra rows are ignored) and deferred pairs up to seq_bucket with
+  // (dump row = layout.max_tokens, sample index 0). The shape then says num_tokens = num_seqs =
+  // num_decode = num_sampled = num_deferred = seq_bucket and max_decode_kv = max_kv = kv_bucket.
+  // Returns false, changing nothing, when the plan is not decode-only or does not fit.
+  bool pad_decode(CudaPlanShape& shape, int32_t seq_bucket, int32_t kv_bucket, int32_t scratch_page);
   // One cudaMemcpyAsync of the used prefix into `device` (a buffer of layout.bytes).
   void upload(void* device, const CudaPlanShape& shape, cudaStream_t stream) const;
   const CudaPlanLayout& layout() const { return layout_; }
@@ -98,6 +130,15 @@ class CudaPlanStaging {
   uint8_t* host_ = nullptr;  // layout_.bytes, pinned unless constructed otherwise
 };
 
+struct CudaGraphStats {
+  int64_t warmups = 0;     // graphed-decode forwards run eagerly: a bucket's first, or profiling
+  int64_t captures = 0;    // graphs captured (each then replayed at once)
+  int64_t replays = 0;     // forwards run by replaying a graph (captures included)
+  int64_t failures = 0;    // captures that failed (that bucket then stays eager)
+  double capture_ms = 0;   // host time of all captures + instantiations
+  int64_t graphs = 0;      // graphs held
+};
+
 class CudaModel : public Model {
  public:
   // `path`: an HF folder, a .gguf file or "preset:<name>" (random weights initialized on the GPU).
@@ -107,6 +148,15 @@ class CudaModel : public Model {
   // staging().upload(plan_buffer(), ...) on stream()). Writes f32 logits of the sampled rows into
   // logits_device() [num_sampled, vocab]. Launches only; nothing is synchronized.
   virtual void forward_device(const CudaPlanShape& shape, const int32_t* prev_samples) = 0;
+
+  // A decode-only forward over a plan padded by CudaPlanStaging::pad_decode (already in the plan
+  // buffer): copies the `num_prev` previous samples into the model's fixed graph input (a graph
+  // bakes its pointers in), then runs the (sequences, KV) bucket's graph — captured on the bucket's
+  // second forward; the first runs eagerly. Returns true when a graph ran. Launches only.
+  virtual bool forward_device_graphed(const CudaPlanShape& padded, const int32_t* prev_samples, int32_t num_prev) = 0;
+  // The KV page padded sequences use; outside [0, num_kv_pages()).
+  virtual int32_t scratch_page() const = 0;
+  virtual CudaGraphStats graph_stats() const = 0;
 
   virtual cudaStream_t stream() const = 0;
   virtual void* plan_buffer() const = 0;        // device, layout().bytes
