@@ -295,10 +295,14 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_kern
 // head 2c), [3] = (row p+8, head 2c+1).
 //
 // Pipelining: a ring of kDepth register buffers per warp; the loads of step i + kDepth are issued
-// into the buffer of step i as soon as step i's mma has read it (K after S, V after PV), so about
-// kDepth steps of K (and of V in register mode) are in flight per warp. Page ids come in windows
-// of 32 steps (one per lane) and are broadcast by shuffle, so an address waits on a page-id load
-// once per 32 steps.
+// into the buffer of step i as soon as step i's mma has read it (K after S, V after PV). But ptxas
+// tracks all these loads on one scoreboard and makes a register's reader wait for it to drain
+// (SASS: every LDG writes SB5, readers wait on SB5), so a wait covers every load issued before it:
+// K kDepth > 1 steps ahead still lands one step ahead, and with one V register buffer the V wait
+// drains the K load issued after S. Register mode with kDepth = 2 therefore issues step i + 1 into
+// the other buffers right after S of step i (see the loop). The cp.async V ring is exempt
+// (wait_group counts groups). Page ids come in windows of 32 steps (one per lane), consumed once
+// per window and broadcast by shuffle.
 
 // Register loads of K/V rows that allocate in L1 (kL1 variants). A lane's 16-byte load covers a
 // quarter of a 128-byte line half per instruction (4 lanes x 16 B of a 256-byte row), so a line is
@@ -331,6 +335,10 @@ struct PageWindow {
       window = li >> 5;
       const int step = static_cast<int>(threadIdx.x >> 5) + kWarps * (window * 32 + lane);
       ids = step < n_steps ? __ldg(pages + step) : 0;
+      // Consume the load here, once per window. ptxas puts every global load of the kernel on one
+      // scoreboard and waits for it to drain; a shuffle reading `ids` straight from the load would
+      // wait, every step, for the K/V loads issued since (the register-fed pipeline collapses).
+      ids = __shfl_sync(0xffffffffu, ids, lane);
     }
     return __shfl_sync(0xffffffffu, ids, li & 31);
   }
@@ -460,14 +468,16 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
     }
   };
 
-  // Prologue.
+  // Prologue: the first kDepth steps (register mode with two buffers: the first step; see the loop).
+  static_assert(!kVRegs || kDepth <= 2, "register mode: one or two buffers");
+  constexpr int kLead = kVRegs && kDepth == 2 ? 1 : kDepth;
   if constexpr (kPf > 0) {
 #pragma unroll
-    for (int r = kDepth; r < kPf; ++r)
+    for (int r = kLead; r < kPf; ++r)
       if (r < n_mine) prefetch_step(r);
   }
 #pragma unroll
-  for (int r = 0; r < kDepth; ++r) {
+  for (int r = 0; r < kLead; ++r) {
     if (r < n_mine) {
       const int pg = win_k.get(r, lane);
       load_rows(p.k_cache, pg, kb[r]);
@@ -524,7 +534,20 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
           for (int nt = 0; nt < kNT; ++nt) mma_bf16(s[nt], a, word(qj[nt], 2 * h), word(qj[nt], 2 * h + 1));
         }
       }
-      if (li + kDepth < n_mine) load_rows(p.k_cache, win_k.get(li + kDepth, lane), kb[r]);
+      // ptxas puts every global load on one scoreboard, and a register's first reader waits for
+      // that scoreboard to drain: for all loads issued so far, not just its own. So with V in
+      // registers and two buffers, step li + 1 is issued here, after S has drained the scoreboard
+      // for step li (both K and V of it), into the buffers step li - 1 freed, and lands while
+      // step li computes. (Issuing step li + 2 would make the next drain wait for it.)
+      if constexpr (!kVRegs || kDepth == 1) {
+        if (li + kDepth < n_mine) load_rows(p.k_cache, win_k.get(li + kDepth, lane), kb[r]);
+      } else {
+        if (li + 1 < n_mine) {
+          const int pg = win_k.get(li + 1, lane);
+          load_rows(p.k_cache, pg, kb[r ^ 1]);
+          load_rows(p.v_cache, pg, vb[r ^ 1]);
+        }
+      }
 
       // Online softmax per head column; keys >= end are masked (their K may be stale slots).
       const bool ok0 = key0 + pr < end, ok1 = key0 + pr + 8 < end;
@@ -573,7 +596,9 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
 #pragma unroll
           for (int nt = 0; nt < kNT; ++nt) mma_bf16(o[nt][t], a, pb[nt][0], pb[nt][1]);
         }
-        if (li + kDepth < n_mine) load_rows(p.v_cache, win_k.get(li + kDepth, lane), vb[r]);
+        if constexpr (kDepth == 1) {
+          if (li + 1 < n_mine) load_rows(p.v_cache, win_k.get(li + 1, lane), vb[r]);
+        }
       } else {
         cp_async_wait<kVStages - 1>();  // this lane's copies of step li have landed
         __syncwarp();                   // ... and every lane's
@@ -690,8 +715,8 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 7: return launch_rk<D, 4, 1, 2, false, 4>(p, stream);   // K in regs, V ring 2 stages, 16 warps/SM
     case 8: return launch_rk<D, 4, 1, 0, false, 3>(p, stream);   // K+V in regs, 1 step ahead, 12 warps/SM
     case 9: return launch_rk<D, 4, 1, 3, false, 4>(p, stream);   // K in regs, V ring 3 stages, 16 warps/SM
-    case 10: return launch_rk<D, 4, 2, 4, false, 3>(p, stream);  // K 2 steps ahead, V ring 4 stages, 12 warps/SM
-    case 11: return launch_rk<D, 4, 2, 0, false, 2>(p, stream);  // K+V in regs, 2 steps ahead, 8 warps/SM
+    case 10: return launch_rk<D, 4, 2, 4, false, 3>(p, stream);  // K 2 buffers (lands 1 step ahead: one scoreboard), V ring 4 stages, 12 warps/SM
+    case 11: return launch_rk<D, 4, 2, 0, false, 2>(p, stream);  // K+V in regs, 2 buffers (1 step ahead, issued before PV), 8 warps/SM
     case 12: return launch_rk<D, 2, 1, 3, false, 8>(p, stream);  // as 9 with 2-warp CTAs, 16 warps/SM
     // As above with K/V register loads allocating in L1 (ld_l1): a 128-byte line is read by two
     // load instructions, which then cost one L2 request instead of two.
@@ -701,7 +726,7 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     // 9 at 3 CTAs/SM: 157 KB of shared memory an SM instead of 209 KB (probe: does the L1 left
     // beside shared memory limit the loads in flight?).
     case 16: return launch_rk<D, 4, 1, 3, false, 3>(p, stream);
-    case 17: return launch_rk<D, 4, 2, 2, false, 3, true>(p, stream);  // K 2 steps ahead, V ring 2 stages, L1 loads, 12 warps/SM
+    case 17: return launch_rk<D, 4, 2, 2, false, 3, true>(p, stream);  // as 10 with a 2-stage V ring and L1 loads, 12 warps/SM
     // With an L2 prefetch (prefetch_l2) of each step's K and V rows kPf steps ahead, so the register
     // and ring loads wait on an L2 hit instead of HBM: more bytes in flight per SM without more
     // registers or shared memory.
