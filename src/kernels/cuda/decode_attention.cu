@@ -324,17 +324,20 @@ __device__ __forceinline__ uint32_t word(const uint4& v, int i) {
 }
 
 // Page ids of the steps warp, warp + kWarps, ... of a split, 32 at a time (lane i holds the
-// (32 * window + i)-th). Calls must come with warp-uniform li.
-template <int kWarps>
+// (32 * window + i)-th). A step is kSub 16-key blocks (one page each); entry e is block e % kSub
+// of the warp's step e / kSub. Blocks past the split read page 0 (their keys are masked). Calls
+// must come with warp-uniform e.
+template <int kWarps, int kSub = 1>
 struct PageWindow {
-  const int32_t* pages;  // page ids of the split's first step onwards
-  int n_steps;
+  const int32_t* pages;  // page ids of the split's first block onwards
+  int n_blocks;          // 16-key blocks of the split
   int ids = 0, window = -1;
   __device__ __forceinline__ int get(int li, int lane) {
     if ((li >> 5) != window) {
       window = li >> 5;
-      const int step = static_cast<int>(threadIdx.x >> 5) + kWarps * (window * 32 + lane);
-      ids = step < n_steps ? __ldg(pages + step) : 0;
+      const int e = window * 32 + lane;
+      const int block = kSub * (static_cast<int>(threadIdx.x >> 5) + kWarps * (e / kSub)) + e % kSub;
+      ids = block < n_blocks ? __ldg(pages + block) : 0;
       // Consume the load here, once per window. ptxas puts every global load of the kernel on one
       // scoreboard and waits for it to drain; a shuffle reading `ids` straight from the load would
       // wait, every step, for the K/V loads issued since (the register-fed pipeline collapses).
@@ -651,6 +654,205 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
   store_merged<D, kWarps, kSlots>(p, s_o, s_m, s_l, split, kvh, seq, tid);
 }
 
+// 32-key steps (variants 22+): the register-fed ring-mode kernel above with G <= 8 (one n-tile),
+// Q in registers, and each warp step covering two 16-key blocks (two pages): K of both blocks in
+// registers (64 per lane, loaded one step ahead), V through a per-warp cp.async ring of
+// kVStages 32-row stages. Per 32 keys it pays one max/sum shuffle reduction, one rescale (skipped
+// when no column's max moved: warp-uniform branch) and one scoreboard drain instead of two, and
+// the two blocks' S chains interleave. Fragment layouts as in decode_attention_rk_kernel.
+template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32_kernel(DecodeAttentionParams p) {
+  constexpr int kSub = 2;         // 16-key blocks a step
+  constexpr int kJ = D / 32;      // 16-byte loads per key row per lane
+  constexpr int kMT = D / 16;     // m-tiles of O^T
+  constexpr int kSlots = 8;       // head columns
+  constexpr int kPitch = D + 8;   // V ring row, bf16
+  constexpr int kRows = 16 * kSub;
+  static_assert(kVStages >= 2, "V ring needs >= 2 stages");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+
+  const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
+  const int G = p.hq / p.hkv;  // <= 8
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int pr = lane >> 2, c = lane & 3;
+  const int kv = p.kv_len[seq];
+  const int start = split * p.chunk_tokens;  // a multiple of 64, so steps start at multiples of 32
+  const int end = min(kv, start + p.chunk_tokens);
+  const int n_blocks = end > start ? (end - start + 15) / 16 : 0;
+  const int n_steps = (n_blocks + kSub - 1) / kSub;
+  const int n_mine = n_steps > warp ? (n_steps - warp + kWarps - 1) / kWarps : 0;  // steps warp + kWarps*li
+  const int64_t slot_stride = static_cast<int64_t>(p.hkv) * D;
+  const int32_t* split_pages = p.page_ids + p.page_start[seq] + start / 16;
+  const int lane_off = (pr * p.hkv + kvh) * (D / 8) + c;
+
+  uint4 qf[kJ];  // head pr, chunks j * 4 + c (zero for heads >= G)
+  {
+    const __nv_bfloat16* qrow = p.q + (static_cast<int64_t>(seq) * p.hq + kvh * G + min(pr, G - 1)) * D + c * 8;
+#pragma unroll
+    for (int j = 0; j < kJ; ++j) qf[j] = pr < G ? __ldg(reinterpret_cast<const uint4*>(qrow + j * 32)) : make_uint4(0, 0, 0, 0);
+  }
+
+  PageWindow<kWarps, kSub> win_k{split_pages, n_blocks};
+  PageWindow<kWarps, kSub> win_v{split_pages, n_blocks};
+  uint4 kb[kSub][2][kJ];  // [block][key pr / pr + 8][chunk j * 4 + c]
+  auto load_k = [&](int li) {
+#pragma unroll
+    for (int b = 0; b < kSub; ++b) {
+      const int pg = win_k.get(kSub * li + b, lane);
+      const uint4* page = reinterpret_cast<const uint4*>(p.k_cache) + static_cast<int64_t>(pg) * 16 * p.hkv * (D / 8);
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+#pragma unroll
+        for (int j = 0; j < kJ; ++j) {
+          const uint4* src = page + lane_off + hf * 8 * p.hkv * (D / 8) + j * 4;
+          kb[b][hf][j] = kL1 ? ld_l1(src) : ld_stream(src);
+        }
+      }
+    }
+  };
+  // V ring: this warp's [kVStages][kRows][kPitch].
+  __nv_bfloat16* sV = reinterpret_cast<__nv_bfloat16*>(smem_raw) + warp * kVStages * kRows * kPitch;
+  auto issue_v_ring = [&](int li) {
+    const int pg0 = win_v.get(kSub * li, lane), pg1 = win_v.get(kSub * li + 1, lane);
+    const int key0 = start + kRows * (warp + kWarps * li);
+    __nv_bfloat16* dst = sV + (li % kVStages) * kRows * kPitch;
+    constexpr int kChunks = D / 8;
+#pragma unroll
+    for (int i = 0; i < kRows * kChunks / 32; ++i) {
+      const int idx = i * 32 + lane, row = idx / kChunks, ch = idx % kChunks;
+      const int pg = row < 16 ? pg0 : pg1;
+      const int64_t off = (static_cast<int64_t>(pg) * 16 + (row & 15)) * slot_stride + static_cast<int64_t>(kvh) * D + ch * 8;
+      cp_async16(smem_u32(dst + row * kPitch + ch * 8), p.v_cache + off, key0 + row < end);
+    }
+  };
+
+  if (n_mine > 0) load_k(0);
+#pragma unroll
+  for (int r = 0; r < kVStages - 1; ++r) {
+    if (r < n_mine) issue_v_ring(r);
+    cp_async_commit();  // possibly empty: the group count stays uniform for wait_group
+  }
+
+  float o[kMT][4];
+#pragma unroll
+  for (int t = 0; t < kMT; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // head columns 2c, 2c + 1 (log2 domain)
+  const float sl2 = p.scale * kLog2e;
+
+  for (int li = 0; li < n_mine; ++li) {
+    __syncwarp();  // every lane is done reading the stage that step li - 1 used
+    if (li + kVStages - 1 < n_mine) issue_v_ring(li + kVStages - 1);
+    cp_async_commit();
+    const int key0 = start + kRows * (warp + kWarps * li);
+
+    // S^T of both blocks; their mma chains are independent.
+    float s[kSub][4];
+#pragma unroll
+    for (int b = 0; b < kSub; ++b) s[b][0] = s[b][1] = s[b][2] = s[b][3] = 0.f;
+#pragma unroll
+    for (int j = 0; j < kJ; ++j) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int b = 0; b < kSub; ++b) {
+          const uint32_t a[4] = {word(kb[b][0][j], 2 * h), word(kb[b][1][j], 2 * h), word(kb[b][0][j], 2 * h + 1),
+                                 word(kb[b][1][j], 2 * h + 1)};
+          mma_bf16(s[b], a, word(qf[j], 2 * h), word(qf[j], 2 * h + 1));
+        }
+      }
+    }
+    if (li + 1 < n_mine) load_k(li + 1);  // lands while this step's softmax and PV run
+
+    // Online softmax per head column over the step's 32 keys (rows >= end masked).
+    float pv[kSub][4];
+    float corr[2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      float mx = m[e];
+#pragma unroll
+      for (int b = 0; b < kSub; ++b) {
+        const int kb0 = key0 + 16 * b + pr;
+        s[b][e] = kb0 < end ? s[b][e] * sl2 : -INFINITY;
+        s[b][e + 2] = kb0 + 8 < end ? s[b][e + 2] * sl2 : -INFINITY;
+        mx = fmaxf(mx, fmaxf(s[b][e], s[b][e + 2]));
+      }
+#pragma unroll
+      for (int off = 4; off <= 16; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      const float use = mx == -INFINITY ? 0.f : mx;  // a fully masked column stays zero, not NaN
+      corr[e] = exp2f(m[e] - use);
+      m[e] = mx;
+      float sum = 0.f;
+#pragma unroll
+      for (int b = 0; b < kSub; ++b) {
+        pv[b][e] = exp2f(s[b][e] - use);
+        pv[b][e + 2] = exp2f(s[b][e + 2] - use);
+        sum += pv[b][e] + pv[b][e + 2];
+      }
+      l[e] = fmaf(l[e], corr[e], sum);
+    }
+    if (__any_sync(0xffffffffu, corr[0] != 1.f || corr[1] != 1.f)) {  // some column's max moved
+#pragma unroll
+      for (int t = 0; t < kMT; ++t) {
+        o[t][0] *= corr[0];
+        o[t][1] *= corr[1];
+        o[t][2] *= corr[0];
+        o[t][3] *= corr[1];
+      }
+    }
+    uint32_t pb[kSub][2];
+#pragma unroll
+    for (int b = 0; b < kSub; ++b) {
+      pb[b][0] = movmatrix_t(pack_bf16(pv[b][0], pv[b][1]));  // keys 2c, 2c+1 of block b; head p
+      pb[b][1] = movmatrix_t(pack_bf16(pv[b][2], pv[b][3]));  // keys 2c+8, 2c+9
+    }
+
+    // O^T += V^T P^T, one 16-key block at a time.
+    cp_async_wait<kVStages - 1>();  // this lane's copies of step li have landed
+    __syncwarp();                   // ... and every lane's
+    const __nv_bfloat16* tV = sV + (li % kVStages) * kRows * kPitch;
+    const int mtx = lane >> 3;
+#pragma unroll
+    for (int b = 0; b < kSub; ++b) {
+      const __nv_bfloat16* lane_row = tV + (16 * b + (lane & 7) + (mtx >> 1) * 8) * kPitch + (mtx & 1) * 8;
+#pragma unroll
+      for (int t = 0; t < kMT; ++t) {
+        uint32_t a[4];
+        ldsm_x4_t(smem_u32(lane_row + 16 * t), a[0], a[1], a[2], a[3]);
+        mma_bf16(o[t], a, pb[b][0], pb[b][1]);
+      }
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // the ring becomes the merge scratch
+
+  // Merge the warps' states: s_o [kWarps][kSlots][D], s_m / s_l [kWarps][kSlots].
+#pragma unroll
+  for (int e = 0; e < 2; ++e)
+#pragma unroll
+    for (int off = 4; off <= 16; off <<= 1) l[e] += __shfl_xor_sync(0xffffffffu, l[e], off);
+  float* s_o = reinterpret_cast<float*>(smem_raw);
+  float* s_m = s_o + kWarps * kSlots * D;
+  float* s_l = s_m + kWarps * kSlots;
+  float* w_o = s_o + (warp * kSlots + 2 * c) * D;  // head 2c; head 2c + 1 is + D
+#pragma unroll
+  for (int t = 0; t < kMT; ++t) {
+    const int d_lo = o_dim<false>(t, pr, 0), d_hi = o_dim<false>(t, pr, 1);
+    w_o[d_lo] = o[t][0];
+    w_o[D + d_lo] = o[t][1];
+    w_o[d_hi] = o[t][2];
+    w_o[D + d_hi] = o[t][3];
+  }
+  if (pr == 0) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      s_m[warp * kSlots + 2 * c + e] = m[e];
+      s_l[warp * kSlots + 2 * c + e] = l[e];
+    }
+  }
+  __syncthreads();
+  store_merged<D, kWarps, kSlots>(p, s_o, s_m, s_l, split, kvh, seq, tid);
+}
+
 // One CTA per (head, sequence), head_dim threads: out = sum_i w_i o_i / sum_i w_i, w_i = 2^(lse_i - max).
 __global__ void decode_attention_merge_kernel(DecodeAttentionParams p) {
   const int h = blockIdx.x, seq = blockIdx.y, d = threadIdx.x;
@@ -699,6 +901,20 @@ cudaError_t launch_rk(const DecodeAttentionParams& p, cudaStream_t stream) {
   return launch_rk_nt<D, 2, kWarps, 1, kVStages, true, (kMinBlocks + 1) / 2, kL1, kPf>(p, stream);
 }
 
+// 32-key steps; G > 8 takes the 16-key kernel's two-n-tile path.
+template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1>
+cudaError_t launch_rk32(const DecodeAttentionParams& p, cudaStream_t stream) {
+  if (p.hq / p.hkv > 8) return launch_rk<D, kWarps, 1, kVStages, true, kMinBlocks, kL1>(p, stream);
+  constexpr int ring = kWarps * kVStages * 32 * (D + 8) * 2;
+  constexpr int merge = (kWarps * 8 * D + 2 * kWarps * 8) * 4;
+  constexpr int smem = ring > merge ? ring : merge;
+  auto kernel = decode_attention_rk32_kernel<D, kWarps, kVStages, kMinBlocks, kL1>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
 // The one dispatch point of the variants (STYLE.md): 0 = the default, measured best.
 template <int D>
 cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
@@ -734,6 +950,10 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 19: return launch_rk<D, 4, 1, 2, false, 4, true, 4>(p, stream);   // 13 + prefetch 4 ahead
     case 20: return launch_rk<D, 4, 1, 0, false, 3, true, 4>(p, stream);   // 14 + prefetch 4 ahead
     case 21: return launch_rk<D, 4, 1, 2, false, 4, false, 8>(p, stream);  // 7 + prefetch 8 ahead
+    // 32-key steps (decode_attention_rk32_kernel): <warps, V ring stages, CTAs/SM, L1 loads>.
+    case 22: return launch_rk32<D, 4, 2, 2, false>(p, stream);  // 8 warps/SM, 139 KB smem/SM (as 7)
+    case 23: return launch_rk32<D, 4, 2, 3, false>(p, stream);  // 12 warps/SM, 209 KB smem/SM
+    case 24: return launch_rk32<D, 4, 2, 3, true>(p, stream);   // 23 + L1 loads
     default: return cudaErrorInvalidValue;
   }
 }
