@@ -660,7 +660,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
 // kVStages 32-row stages. Per 32 keys it pays one max/sum shuffle reduction, one rescale (skipped
 // when no column's max moved: warp-uniform branch) and one scoreboard drain instead of two, and
 // the two blocks' S chains interleave. Fragment layouts as in decode_attention_rk_kernel.
-template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1>
+template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1, int kPf>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32_kernel(DecodeAttentionParams p) {
   constexpr int kSub = 2;         // 16-key blocks a step
   constexpr int kJ = D / 32;      // 16-byte loads per key row per lane
@@ -694,6 +694,23 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32
 
   PageWindow<kWarps, kSub> win_k{split_pages, n_blocks};
   PageWindow<kWarps, kSub> win_v{split_pages, n_blocks};
+  PageWindow<kWarps, kSub> win_pf{split_pages, n_blocks};
+  // L2 prefetch of step li (kPf > 0): per block, its 16 K rows then its 16 V rows, D / 64 lines
+  // each; line idx = i * 32 + lane goes to lane `lane`.
+  auto prefetch_step = [&](int li) {
+    constexpr int kLines = D / 64;
+#pragma unroll
+    for (int b = 0; b < kSub; ++b) {
+      const int pg = win_pf.get(kSub * li + b, lane);
+#pragma unroll
+      for (int i = 0; i < kLines; ++i) {
+        const int idx = i * 32 + lane;
+        const int rem = idx % (16 * kLines), row = rem / kLines, part = rem % kLines;
+        const __nv_bfloat16* cache = idx < 16 * kLines ? p.k_cache : p.v_cache;
+        prefetch_l2(cache + (static_cast<int64_t>(pg) * 16 + row) * slot_stride + static_cast<int64_t>(kvh) * D + part * 64);
+      }
+    }
+  };
   uint4 kb[kSub][2][kJ];  // [block][key pr / pr + 8][chunk j * 4 + c]
   auto load_k = [&](int li) {
 #pragma unroll
@@ -726,6 +743,11 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32
     }
   };
 
+  if constexpr (kPf > 0) {
+#pragma unroll
+    for (int r = 1; r < kPf; ++r)
+      if (r < n_mine) prefetch_step(r);
+  }
   if (n_mine > 0) load_k(0);
 #pragma unroll
   for (int r = 0; r < kVStages - 1; ++r) {
@@ -740,6 +762,9 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32
   const float sl2 = p.scale * kLog2e;
 
   for (int li = 0; li < n_mine; ++li) {
+    if constexpr (kPf > 0) {
+      if (li + kPf < n_mine) prefetch_step(li + kPf);
+    }
     __syncwarp();  // every lane is done reading the stage that step li - 1 used
     if (li + kVStages - 1 < n_mine) issue_v_ring(li + kVStages - 1);
     cp_async_commit();
@@ -902,13 +927,13 @@ cudaError_t launch_rk(const DecodeAttentionParams& p, cudaStream_t stream) {
 }
 
 // 32-key steps; G > 8 takes the 16-key kernel's two-n-tile path.
-template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1>
+template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1, int kPf = 0>
 cudaError_t launch_rk32(const DecodeAttentionParams& p, cudaStream_t stream) {
-  if (p.hq / p.hkv > 8) return launch_rk<D, kWarps, 1, kVStages, true, kMinBlocks, kL1>(p, stream);
+  if (p.hq / p.hkv > 8) return launch_rk<D, kWarps, 1, kVStages, true, kMinBlocks, kL1, 2 * kPf>(p, stream);
   constexpr int ring = kWarps * kVStages * 32 * (D + 8) * 2;
   constexpr int merge = (kWarps * 8 * D + 2 * kWarps * 8) * 4;
   constexpr int smem = ring > merge ? ring : merge;
-  auto kernel = decode_attention_rk32_kernel<D, kWarps, kVStages, kMinBlocks, kL1>;
+  auto kernel = decode_attention_rk32_kernel<D, kWarps, kVStages, kMinBlocks, kL1, kPf>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
   kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
@@ -950,10 +975,12 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 19: return launch_rk<D, 4, 1, 2, false, 4, true, 4>(p, stream);   // 13 + prefetch 4 ahead
     case 20: return launch_rk<D, 4, 1, 0, false, 3, true, 4>(p, stream);   // 14 + prefetch 4 ahead
     case 21: return launch_rk<D, 4, 1, 2, false, 4, false, 8>(p, stream);  // 7 + prefetch 8 ahead
-    // 32-key steps (decode_attention_rk32_kernel): <warps, V ring stages, CTAs/SM, L1 loads>.
+    // 32-key steps (decode_attention_rk32_kernel): <warps, V ring stages, CTAs/SM, L1 loads, L2 prefetch>.
     case 22: return launch_rk32<D, 4, 2, 2, false>(p, stream);  // 8 warps/SM, 139 KB smem/SM (as 7)
     case 23: return launch_rk32<D, 4, 2, 3, false>(p, stream);  // 12 warps/SM, 209 KB smem/SM
     case 24: return launch_rk32<D, 4, 2, 3, true>(p, stream);   // 23 + L1 loads
+    case 25: return launch_rk32<D, 4, 2, 2, false, 2>(p, stream);  // 22 + L2 prefetch 2 steps (64 keys) ahead
+    case 26: return launch_rk32<D, 4, 2, 3, false, 2>(p, stream);  // 23 + L2 prefetch 2 steps ahead
     default: return cudaErrorInvalidValue;
   }
 }

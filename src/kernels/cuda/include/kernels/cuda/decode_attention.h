@@ -7,8 +7,8 @@
 // them from the CTA budget: few sequences -> more splits so the SMs of a share all have work);
 // each split writes a partial output and its log-sum-exp, and a merge kernel combines them. With
 // one split the CTA writes `out` directly. Variants 1-6: K/V tiles of 64 tokens stream through
-// shared memory by cp.async (tile size, ring depth and CTAs per SM differ); variants 7-24: each
-// warp streams its own 16-key (22-24: 32-key) steps with K (and V, or V through a per-warp ring) loaded straight
+// shared memory by cp.async (tile size, ring depth and CTAs per SM differ); variants 7-26: each
+// warp streams its own 16-key (22-26: 32-key) steps with K (and V, or V through a per-warp ring) loaded straight
 // into registers (decode_attention.cu).
 #pragma once
 #include <cuda_bf16.h>
@@ -37,7 +37,7 @@ struct DecodeAttentionParams {
   int chunk_tokens = 0;                    // KV tokens per split (multiple of 64; the kernels need 16)
   int variant = 0;                         // kernel variant (decode_attention.cu); 0 = default
 };
-inline constexpr int kDecodeAttentionVariants = 24;
+inline constexpr int kDecodeAttentionVariants = 26;
 
 struct DecodeAttentionPlan {
   int num_splits = 1;
