@@ -18,9 +18,11 @@
 // a streaming read): 7 reaches 50% (default 5: 39%); 9, 10 and 12 (V ring of >= 3 stages) ~30%.
 // Their cp.async group accounting is exact (SASS: DEPBAR.LE SB0, kVStages - 1 after kVStages - 1
 // prologue groups, one commit a step), so the ring does not drain; what 9, 10 and 12 share is ~209
-// KB of shared memory an SM, leaving the least L1 beside it (probe: variant 16). 11's loads do
-// issue two steps ahead (separate registers, no local memory). Variants 13-17 test L1-allocating
-// register loads (a 128-byte line is read by two instructions, 64 bytes each).
+// KB of shared memory an SM, leaving the least L1 beside it (probe: variant 16). 8 and 11 were
+// held back by ptxas's single load scoreboard (see "Pipelining" below; fixed for 11). Variants
+// 13-17 test L1-allocating register loads (a 128-byte line is read by two instructions, 64 bytes
+// each), 18-21 an L2 prefetch of each step a few steps ahead, 22-26 32-key warp steps
+// (decode_attention_rk32_kernel).
 //
 // Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
 //   sQ [16][D+8]   sK [kStages][tile][D+8]   sV [kStages][tile][D+8];
