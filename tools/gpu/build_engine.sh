@@ -14,7 +14,7 @@ carry=${2:?carry dir}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 shared=${NF_SHARED_DIR:-$src/../shared}
 mkdir -p "$carry/bin" "$carry/models"
-cmake --build "$build" --target gpu_engine_model_test nf_engine -j2
+[ -n "${NF_NO_CMAKE:-}" ] || cmake --build "$build" --target gpu_engine_model_test nf_engine -j2  # NF_NO_CMAKE=1: link what is built
 cp "$build/tests/gpu_engine_model_test" "$carry/bin/"
 inc=""
 for d in core loader tokenizer kvcache model engine kernels/cpu kernels/cuda runtime/cpu runtime/cuda comm; do

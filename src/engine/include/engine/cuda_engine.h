@@ -17,7 +17,7 @@ struct CudaEngineOptions {
   size_t kv_margin_bytes = size_t{1} << 30;
   int32_t num_layers_override = 0;    // > 0: first N layers only (quick runs)
   bool autotune_gemms = true;
-  bool cuda_graphs = false;           // decode-only iterations as CUDA graphs (CudaExecutorOptions)
+  bool cuda_graphs = true;            // decode-only iterations as CUDA graphs (CudaExecutorOptions)
 };
 
 // Borrowed views into the engine's parts (benchmarks read their stats). Valid while the engine lives.

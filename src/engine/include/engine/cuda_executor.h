@@ -40,7 +40,7 @@
 namespace nanoflow::engine {
 
 struct CudaExecutorOptions {
-  bool cuda_graphs = false;  // decode-only iterations through CUDA graphs (see above)
+  bool cuda_graphs = true;   // decode-only iterations through CUDA graphs (see above)
 };
 
 struct CudaExecutorStats {
