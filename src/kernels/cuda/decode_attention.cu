@@ -9,7 +9,8 @@
 //
 // Measured (H100, docs/perf/RESULTS.md): on the whole GPU every variant but the deepest reaches
 // ~95% of HBM copy; on small SM shares throughput follows the number of resident warps, not the
-// bytes in flight, so the default is 4 warps x 2 stages x 3 CTAs per SM (12 warps, 74 KB a CTA).
+// bytes in flight, so the old default (5) was 4 warps x 2 stages x 3 CTAs per SM (12 warps, 74 KB a CTA).
+// The default is now variant 13 (register-fed, see below; measured best on an H200).
 //
 // Variants 7-12 (decode_attention_rk_kernel, further down) are built for small SM shares: K goes
 // from global memory straight to registers (no shared-memory pass), V either too (transposed by
@@ -950,7 +951,6 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 2: return launch_v<D, 4, 6, 1>(p, stream);   // 64-key tiles, 5 in flight, 1 CTA/SM
     case 3: return launch_v<D, 2, 6, 2>(p, stream);   // 32-key tiles, 5 in flight, 2 CTAs/SM
     case 4: return launch_v<D, 2, 12, 1>(p, stream);  // 32-key tiles, 11 in flight, 1 CTA/SM
-    case 0:  // default: best measured on H100 (whole GPU 95%, 24-SM share 50% of a streaming read)
     case 5: return launch_v<D, 4, 2, 3>(p, stream);   // 64-key tiles, 1 in flight, 3 CTAs/SM
     case 6: return launch_v<D, 2, 4, 4>(p, stream);   // 32-key tiles, 3 in flight, 4 CTAs/SM
     // Register-fed, warp-independent (decode_attention_rk_kernel): <warps, register depth, V ring
@@ -963,6 +963,10 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 12: return launch_rk<D, 2, 1, 3, false, 8>(p, stream);  // as 9 with 2-warp CTAs, 16 warps/SM
     // As above with K/V register loads allocating in L1 (ld_l1): a 128-byte line is read by two
     // load instructions, which then cost one L2 request instead of two.
+    // Default: 13, best measured on an H200 (256 seqs x 2k, 32/8 heads x 128): whole GPU 100.7% of
+    // HBM copy (5, the old default: 96.8%), 16/24/32-SM shares 53.0/53.5/60.4% of a streaming read
+    // (5 at 24 SMs: 38.8%); every other variant 1-26 was lower on the 24-SM share.
+    case 0:
     case 13: return launch_rk<D, 4, 1, 2, false, 4, true>(p, stream);  // 7 + L1 loads
     case 14: return launch_rk<D, 4, 1, 0, false, 3, true>(p, stream);  // 8 + L1 loads
     case 15: return launch_rk<D, 4, 2, 0, false, 2, true>(p, stream);  // 11 + L1 loads
