@@ -68,6 +68,7 @@ TEST(GpuAttention, DecodeMatchesCpu) {
       {64, 4, 128, {2100, 31}, 300},                       // G = 16 with splits
       {32, 8, 128, {4100, 2047, 5}, 0},                    // > 32 warp steps a split (page-id windows)
       {8, 1, 64, {3, 900, 48}, 64},                        // G = 8, one KV head, d 64
+      {16, 2, 128, {1, 15, 16, 33, 200, 2049}, 3000},      // G = 8, d 128, many short and empty splits
   };
   for (auto& c : cases) {
     SCOPED_TRACE(testing::Message() << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d << " budget=" << c.cta_budget);
@@ -118,6 +119,7 @@ TEST(GpuAttention, DecodeMatchesCpu) {
       p.num_splits = plan.num_splits;
       p.chunk_tokens = plan.chunk_tokens;
       p.variant = variant;
+      p.num_pages = s.L.num_pages;  // the TMA variants' tensor maps span the pool
       cuda::decode_attention(p, nullptr);
       sync();
       EXPECT_CLOSE(download_bf16(dout, size_t(S) * c.hq * c.d), ref, kTol);

@@ -23,7 +23,8 @@
 // held back by ptxas's single load scoreboard (see "Pipelining" below; fixed for 11). Variants
 // 13-17 test L1-allocating register loads (a 128-byte line is read by two instructions, 64 bytes
 // each), 18-21 an L2 prefetch of each step a few steps ahead, 22-26 32-key warp steps
-// (decode_attention_rk32_kernel).
+// (decode_attention_rk32_kernel). Variants 27-32 (decode_attention_tma.cu) feed per-warp rings of
+// page-sized shared-memory stages by TMA.
 //
 // Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
 //   sQ [16][D+8]   sK [kStages][tile][D+8]   sV [kStages][tile][D+8];
@@ -33,11 +34,13 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/mma.cuh"
+#include "decode_attention_internal.cuh"
 
 namespace nanoflow::cuda {
 namespace {
 
 using namespace dev;
+using decode_detail::store_merged;
 
 constexpr int kRows = 16;    // mma M: query heads of the group, zero-padded
 constexpr float kLog2e = 1.4426950408889634f;
@@ -47,42 +50,6 @@ constexpr float kLog2e = 1.4426950408889634f;
 template <int D, int kWarps, int kStages>
 constexpr int smem_bytes() {
   return (kRows + 2 * kStages * 16 * kWarps) * (D + 8) * 2;
-}
-
-// Final step of a split: merges the kWarps online-softmax states of each query head g < G left in
-// shared memory (s_o [kWarps][kSlots][D], s_m / s_l [kWarps][kSlots], log2 domain) and writes the
-// split's output (num_splits == 1) or its partial output and log-sum-exp to the workspace.
-template <int D, int kWarps, int kSlots>
-__device__ __forceinline__ void store_merged(const DecodeAttentionParams& p, const float* s_o, const float* s_m,
-                                             const float* s_l, int split, int kvh, int seq, int tid) {
-  const int G = p.hq / p.hkv;
-  for (int i = tid; i < G * D; i += kWarps * 32) {
-    const int g = i / D, d = i % D;
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, s_m[w * kSlots + g]);
-    float L = 0.f, O = 0.f;
-    if (M != -INFINITY) {
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float wt = exp2f(s_m[w * kSlots + g] - M);
-        L = fmaf(s_l[w * kSlots + g], wt, L);
-        O = fmaf(s_o[(w * kSlots + g) * D + d], wt, O);
-      }
-    }
-    const int h = kvh * G + g;
-    const float val = L > 0.f ? O / L : 0.f;
-    if (p.num_splits == 1) {
-      p.out[(static_cast<int64_t>(seq) * p.hq + h) * D + d] = __float2bfloat16(val);
-    } else {
-      const int64_t ph = (static_cast<int64_t>(seq) * p.hq + h) * p.num_splits + split;
-      p.workspace[ph * D + d] = val;
-      if (d == 0) {
-        float* lse = p.workspace + static_cast<int64_t>(p.num_seqs) * p.hq * p.num_splits * D;
-        lse[ph] = L > 0.f ? M + log2f(L) : -INFINITY;
-      }
-    }
-  }
 }
 
 template <int D, int kWarps, int kStages, int kMinBlocks>
@@ -987,6 +954,16 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 24: return launch_rk32<D, 4, 2, 3, true>(p, stream);   // 23 + L1 loads
     case 25: return launch_rk32<D, 4, 2, 2, false, 2>(p, stream);  // 22 + L2 prefetch 2 steps (64 keys) ahead
     case 26: return launch_rk32<D, 4, 2, 3, false, 2>(p, stream);  // 23 + L2 prefetch 2 steps ahead
+    // TMA-fed warp rings (decode_attention_tma.cu, which picks the shape per variant); where a call
+    // cannot take them (pool size unknown, G > 8), the default runs instead.
+    case 27:
+    case 28:
+    case 29:
+    case 30:
+    case 31:
+    case 32:
+      if (decode_attention_tma_supported(p)) return launch_decode_attention_tma(p, stream);
+      return launch_rk<D, 4, 1, 2, false, 4, true>(p, stream);  // as 13
     default: return cudaErrorInvalidValue;
   }
 }

@@ -30,6 +30,7 @@ DriverApi load() {
   resolve("cuGreenCtxStreamCreate", &d.GreenCtxStreamCreate);
   resolve("cuGreenCtxGetDevResource", &d.GreenCtxGetDevResource);
   resolve("cuStreamDestroy", &d.StreamDestroy);
+  resolve("cuTensorMapEncodeTiled", &d.TensorMapEncodeTiled);
   return d;
 }
 

@@ -9,7 +9,8 @@
 // one split the CTA writes `out` directly. Variants 1-6: K/V tiles of 64 tokens stream through
 // shared memory by cp.async (tile size, ring depth and CTAs per SM differ); variants 7-26: each
 // warp streams its own 16-key (22-26: 32-key) steps with K (and V, or V through a per-warp ring) loaded straight
-// into registers (decode_attention.cu).
+// into registers (decode_attention.cu); variants 27-32: each warp streams its 16-key steps through
+// its own ring of shared-memory stages filled by TMA (decode_attention_tma.cu).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -36,8 +37,11 @@ struct DecodeAttentionParams {
   int num_splits = 1;                      // from plan_decode_attention
   int chunk_tokens = 0;                    // KV tokens per split (multiple of 64; the kernels need 16)
   int variant = 0;                         // kernel variant (decode_attention.cu); 0 = default
+  int num_pages = 0;                       // pages of the k_cache / v_cache pools (each 16 * hkv * head_dim);
+                                           // 0 = unknown: the TMA variants (27+), whose tensor maps
+                                           // need the pool's extent, run the default instead
 };
-inline constexpr int kDecodeAttentionVariants = 26;
+inline constexpr int kDecodeAttentionVariants = 32;
 
 struct DecodeAttentionPlan {
   int num_splits = 1;

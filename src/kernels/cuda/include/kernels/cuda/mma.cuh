@@ -1,5 +1,5 @@
 // Tensor-core and async-copy helpers (nvcc only): cp.async 16-byte copies with zero fill,
-// ldmatrix, and mma.sync m16n8k16 bf16 -> f32 in the fragment layouts of the PTX ISA.
+// mbarrier + TMA tile loads, ldmatrix, and mma.sync m16n8k16 bf16 -> f32 in the fragment layouts of the PTX ISA.
 #pragma once
 #include <cuda_bf16.h>
 
@@ -43,6 +43,39 @@ __device__ __forceinline__ uint32_t movmatrix_t(uint32_t a) {
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&h);
+}
+
+// mbarrier and TMA (sm_90). A barrier completes a phase when its arrival count is reached and the
+// bytes announced by expect_tx have landed; waiters name the parity of the phase they wait for.
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+// Makes barrier initialisation visible to the async proxy (TMA) before the first copy names it.
+__device__ __forceinline__ void fence_mbar_init() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  while (!mbar_try_wait(bar, parity)) {
+  }
+}
+// One 3-D tile of the tensor map at `tmap` (a __grid_constant__ CUtensorMap kernel parameter) at
+// coordinates (c0, c1, c2), innermost first, into shared memory at dst; completes `bytes` on bar.
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* tmap, int c0, int c1, int c2, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+      "[%5];" ::"r"(dst),
+      "l"(tmap), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
 }
 
 // One online-softmax step for the two rows an m16n8 MMA fragment gives each thread (lo = row g,

@@ -18,6 +18,7 @@ struct DriverApi {
   decltype(&::cuGreenCtxStreamCreate) GreenCtxStreamCreate = nullptr;
   decltype(&::cuGreenCtxGetDevResource) GreenCtxGetDevResource = nullptr;
   decltype(&::cuStreamDestroy) StreamDestroy = nullptr;
+  decltype(&::cuTensorMapEncodeTiled) TensorMapEncodeTiled = nullptr;  // TMA descriptors (decode attention)
 };
 
 // Resolves every entry once (thread-safe); throws nanoflow::Error naming a missing symbol.
