@@ -266,6 +266,7 @@ struct OpsBench {
         p.chunk_tokens = plan.chunk_tokens;
         p.variant = variant;
         p.num_pages = c.seqs * pages_per_seq;  // pool extent for the TMA variants' tensor maps
+        p.sm_count = sms;                      // persistent variants size their grid to the share
         auto t = time(s, 10, [&](int) { cuda::decode_attention(p, s); });
         const double gbs = bytes / (t.median_ms * 1e-3) / 1e9;
         record("decode_attn", "seqs=" + std::to_string(c.seqs) + " ctx=" + std::to_string(c.ctx) + " v" +

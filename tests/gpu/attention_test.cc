@@ -51,6 +51,8 @@ struct DecodeCase {
   int hq, hkv, d;
   std::vector<int> kv_lens;
   int cta_budget;
+  int sm_count = 0;  // persistent variants (36+): SMs the grid is sized for (0 = all); 1-2 make
+                     // every CTA loop over many work items
 };
 
 TEST(GpuAttention, DecodeMatchesCpu) {
@@ -69,9 +71,16 @@ TEST(GpuAttention, DecodeMatchesCpu) {
       {32, 8, 128, {4100, 2047, 5}, 0},                    // > 32 warp steps a split (page-id windows)
       {8, 1, 64, {3, 900, 48}, 64},                        // G = 8, one KV head, d 64
       {16, 2, 128, {1, 15, 16, 33, 200, 2049}, 3000},      // G = 8, d 128, many short and empty splits
+      // Persistent variants with far more work items than CTAs: mixed lengths, empty splits, items
+      // where some warps have no step, page-id windows, one split (out written directly).
+      {32, 8, 128, {1, 17, 1000, 3000, 64, 65}, 4096, 1},
+      {9, 3, 64, {1, 2, 33, 700, 2000}, 200, 1},
+      {64, 8, 128, {300, 2500, 16}, 1000, 2},
+      {32, 8, 128, {4100, 2047, 5, 1, 16, 17}, 0, 1},
   };
   for (auto& c : cases) {
-    SCOPED_TRACE(testing::Message() << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d << " budget=" << c.cta_budget);
+    SCOPED_TRACE(testing::Message() << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d << " budget=" << c.cta_budget
+                                    << " sms=" << c.sm_count);
     std::vector<std::pair<int, int>> seqs;
     int max_kv = 0;
     for (int kv : c.kv_lens) {
@@ -120,6 +129,7 @@ TEST(GpuAttention, DecodeMatchesCpu) {
       p.chunk_tokens = plan.chunk_tokens;
       p.variant = variant;
       p.num_pages = s.L.num_pages;  // the TMA variants' tensor maps span the pool
+      p.sm_count = c.sm_count;
       cuda::decode_attention(p, nullptr);
       sync();
       EXPECT_CLOSE(download_bf16(dout, size_t(S) * c.hq * c.d), ref, kTol);

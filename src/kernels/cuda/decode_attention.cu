@@ -23,8 +23,8 @@
 // held back by ptxas's single load scoreboard (see "Pipelining" below; fixed for 11). Variants
 // 13-17 test L1-allocating register loads (a 128-byte line is read by two instructions, 64 bytes
 // each), 18-21 an L2 prefetch of each step a few steps ahead, 22-26 32-key warp steps
-// (decode_attention_rk32_kernel). Variants 27-32 (decode_attention_tma.cu) feed per-warp rings of
-// page-sized shared-memory stages by TMA.
+// (decode_attention_rk32_kernel). Variants 27-39 (decode_attention_tma.cu) feed per-warp rings of
+// page-sized shared-memory stages by TMA (36-39: persistent CTAs).
 //
 // Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
 //   sQ [16][D+8]   sK [kStages][tile][D+8]   sV [kStages][tile][D+8];
@@ -962,6 +962,13 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 30:
     case 31:
     case 32:
+    case 33:
+    case 34:
+    case 35:
+    case 36:
+    case 37:
+    case 38:
+    case 39:
       if (decode_attention_tma_supported(p)) return launch_decode_attention_tma(p, stream);
       return launch_rk<D, 4, 1, 2, false, 4, true>(p, stream);  // as 13
     default: return cudaErrorInvalidValue;

@@ -1,4 +1,4 @@
-// TMA-fed paged decode attention (variants 27-32 of decode_attention.h; G <= 8, head_dim 64 or 128).
+// TMA-fed paged decode attention (variants 27-39 of decode_attention.h; 36-39 persistent, see further down; G <= 8, head_dim 64 or 128).
 //
 // Why: on a 24-SM share the register-fed kernels (decode_attention.cu, best: 13) reach ~82 GB/s an
 // SM against ~108 needed for 70% of a streaming read; by Little's law at ~1.5 us loaded latency an
@@ -38,7 +38,9 @@
 //     when the loop ends and the ring can become the merge scratch.
 #include <cuda.h>
 
+#include <algorithm>
 #include <cfloat>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -70,9 +72,9 @@ constexpr int ring_bytes() {
   const int merge = (kWarps * kSlots * D + 2 * kWarps * kSlots) * 4;
   return ring > merge ? ring : merge;
 }
-template <int D, int kWarps, int kStages>
+template <int D, int kWarps, int kStages, bool kSplitKV>
 constexpr int tma_smem_bytes() {
-  return 1024 + ring_bytes<D, kWarps, kStages>() + kWarps * kStages * 8;  // + alignment slack, barriers
+  return 1024 + ring_bytes<D, kWarps, kStages>() + kWarps * kStages * (kSplitKV ? 16 : 8);  // + slack, barriers
 }
 
 // Page ids of this warp's steps warp, warp + kWarps, ... of the split, 32 at a time (lane i holds
@@ -109,11 +111,103 @@ __device__ __forceinline__ uint32_t key_mask(int k, int n) {
   return (k < n ? 0x0000ffffu : 0u) | (k + 1 < n ? 0xffff0000u : 0u);
 }
 
-template <int D, int kWarps, int kStages, int kMinBlocks>
+// Lane 0: fills the stage at dst with the K and V page-head of page pg, KV head kvh. One barrier a
+// stage (bar) takes both; with kSplitKV, K completes on bar and V on bar + 8, so the warp can start
+// S^T = K Q^T while V is still landing.
+template <int D, bool kSplitKV>
+__device__ __forceinline__ void issue_stage(uint32_t dst, uint32_t bar, const CUtensorMap* tk, const CUtensorMap* tv,
+                                            int kvh, int pg) {
+  constexpr int kBoxes = D / kBoxDims;
+  constexpr int kHalf = kBoxes * kBoxBytes;  // K (or V) of one page-head
+  const uint32_t bar_v = kSplitKV ? bar + 8 : bar;
+  mbar_arrive_expect_tx(bar, kSplitKV ? kHalf : 2 * kHalf);
+#pragma unroll
+  for (int b = 0; b < kBoxes; ++b) tma_load_3d(dst + b * kBoxBytes, tk, b * kBoxDims, kvh, pg * 16, bar);
+  if (kSplitKV) mbar_arrive_expect_tx(bar_v, kHalf);
+#pragma unroll
+  for (int b = 0; b < kBoxes; ++b) tma_load_3d(dst + kHalf + b * kBoxBytes, tv, b * kBoxDims, kvh, pg * 16, bar_v);
+}
+
+// One 16-key step of a warp from the stage at tk (filled by issue_stage: phase `parity` of bar, and
+// of bar + 8 for V with kSplitKV): S^T = K Q^T, online softmax per head column, O^T += V^T P^T.
+// Keys >= end are masked (their slots may hold anything). Every lane's ldmatrix results of the stage
+// feed an mma before it returns; the caller's __syncwarp then frees the stage for a refill.
+template <int D, bool kSplitKV>
+__device__ __forceinline__ void tma_step(uint32_t tk, uint32_t bar, uint32_t parity, const uint32_t (&qb)[D / 16][2],
+                                         float (&o)[D / 16][4], float (&m)[2], float (&l)[2], int key0, int end,
+                                         float sl2, int lane) {
+  constexpr int kBoxes = D / kBoxDims;
+  constexpr int kKK = D / 16;  // k-steps of S^T
+  constexpr int kMT = D / 16;  // m-tiles of O^T
+  const int pr = lane >> 2, c = lane & 3;
+  // Lane's ldmatrix rows: K (A of S^T, no trans) and V (A of O^T, trans); see the header.
+  const int k_row = (lane & 7) + ((lane >> 3) & 1) * 8, k_ch = lane >> 4;
+  const int v_row = (lane & 7) + (lane >> 4) * 8, v_ch = (lane >> 3) & 1;
+  const uint32_t tv = tk + kBoxes * kBoxBytes;
+  mbar_wait(bar, parity);
+
+  // S^T = K Q^T; two accumulator chains.
+  float sa[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+  for (int kk = 0; kk < kKK; ++kk) {
+    uint32_t a[4];
+    const int box = kk / 4, ch = (kk % 4) * 2 + k_ch;
+    ldsm_x4(tk + box * kBoxBytes + box_off(k_row, ch), a[0], a[1], a[2], a[3]);
+    mma_bf16(sa[kk & 1], a, qb[kk][0], qb[kk][1]);
+  }
+  float sc[4];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) sc[e] = sa[0][e] + sa[1][e];
+
+  // Online softmax per head column.
+  const bool ok0 = key0 + pr < end, ok1 = key0 + pr + 8 < end;
+  float pv[4];
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    const float s_lo = ok0 ? sc[e] * sl2 : -INFINITY;
+    const float s_hi = ok1 ? sc[e + 2] * sl2 : -INFINITY;
+    float mx = fmaxf(s_lo, s_hi);
+#pragma unroll
+    for (int off = 4; off <= 16; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    mx = fmaxf(mx, m[e]);
+    const float use = mx == -INFINITY ? 0.f : mx;  // a fully masked column stays zero, not NaN
+    const float corr = exp2f(m[e] - use);
+    m[e] = mx;
+    pv[e] = exp2f(s_lo - use);
+    pv[e + 2] = exp2f(s_hi - use);
+    l[e] = fmaf(l[e], corr, pv[e] + pv[e + 2]);
+#pragma unroll
+    for (int t = 0; t < kMT; ++t) {
+      o[t][e] *= corr;
+      o[t][e + 2] *= corr;
+    }
+  }
+  const uint32_t pb0 = movmatrix_t(pack_bf16(pv[0], pv[1]));  // keys 2c, 2c+1; head p
+  const uint32_t pb1 = movmatrix_t(pack_bf16(pv[2], pv[3]));  // keys 2c+8, 2c+9; head p
+
+  // O^T += V^T P^T. In a tail step the V rows past the end may be NaN (NaN * 0 = NaN): the A
+  // fragment words of keys >= end are zeroed (a0, a1: keys 2c, 2c+1; a2, a3: keys 2c+8, 2c+9).
+  if (kSplitKV) mbar_wait(bar + 8, parity);
+  const int n_valid = end - key0;
+  const uint32_t mask_lo = key_mask(2 * c, n_valid), mask_hi = key_mask(2 * c + 8, n_valid);
+#pragma unroll
+  for (int t = 0; t < kMT; ++t) {
+    uint32_t a[4];
+    const int box = t / 4, ch = (t % 4) * 2 + v_ch;
+    ldsm_x4_t(tv + box * kBoxBytes + box_off(v_row, ch), a[0], a[1], a[2], a[3]);
+    a[0] &= mask_lo;
+    a[1] &= mask_lo;
+    a[2] &= mask_hi;
+    a[3] &= mask_hi;
+    mma_bf16(o[t], a, pb0, pb1);
+  }
+}
+
+template <int D, int kWarps, int kStages, int kMinBlocks, bool kSplitKV>
+
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
     decode_attention_tma_kernel(DecodeAttentionParams p, const __grid_constant__ CUtensorMap tmap_k,
                                 const __grid_constant__ CUtensorMap tmap_v) {
-  constexpr int kBoxes = D / kBoxDims;  // boxes a K (or V) page-head
   constexpr int kStage = stage_bytes<D>();
   constexpr int kKK = D / 16;           // k-steps of S^T
   constexpr int kMT = D / 16;           // m-tiles of O^T
@@ -122,7 +216,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   const uint32_t pad = ((raw_u32 + 1023u) & ~1023u) - raw_u32;
   unsigned char* ring = smem_raw + pad;                     // [kWarps][kStages][kStage], then merge scratch
   const uint32_t ring_u32 = raw_u32 + pad;
-  const uint32_t bars = ring_u32 + ring_bytes<D, kWarps, kStages>();  // [kWarps][kStages] mbarriers
+  constexpr int kBars = kSplitKV ? 2 : 1;  // mbarriers a stage
+  const uint32_t bars = ring_u32 + ring_bytes<D, kWarps, kStages>();  // [kWarps][kStages][kBars] mbarriers
 
   const int split = blockIdx.x, kvh = blockIdx.y, seq = blockIdx.z;
   const int G = p.hq / p.hkv;  // <= 8
@@ -135,26 +230,20 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   const int n_mine = n_blocks > warp ? (n_blocks - warp + kWarps - 1) / kWarps : 0;  // steps warp + kWarps*li
 
   if (tid == 0) {
-    for (int i = 0; i < kWarps * kStages; ++i) mbar_init(bars + 8 * i, 1);
+    for (int i = 0; i < kWarps * kStages * kBars; ++i) mbar_init(bars + 8 * i, 1);
     fence_mbar_init();
   }
   __syncthreads();
 
   const uint32_t my_ring = ring_u32 + warp * kStages * kStage;
-  const uint32_t my_bars = bars + warp * kStages * 8;
+  const uint32_t my_bars = bars + warp * kStages * kBars * 8;
   TmaPageWindow win{p.page_ids + p.page_start[seq] + start / 16, n_blocks, warp, kWarps};
   win.init(lane);
   auto issue = [&](int li) {  // whole warp; lane 0 issues
     const int pg = win.get(li, lane);
     if (lane == 0) {
       const int s = li % kStages;
-      const uint32_t bar = my_bars + 8 * s, dst = my_ring + s * kStage;
-      mbar_arrive_expect_tx(bar, kStage);
-#pragma unroll
-      for (int b = 0; b < kBoxes; ++b) tma_load_3d(dst + b * kBoxBytes, &tmap_k, b * kBoxDims, kvh, pg * 16, bar);
-#pragma unroll
-      for (int b = 0; b < kBoxes; ++b)
-        tma_load_3d(dst + (kBoxes + b) * kBoxBytes, &tmap_v, b * kBoxDims, kvh, pg * 16, bar);
+      issue_stage<D, kSplitKV>(my_ring + s * kStage, my_bars + 8 * kBars * s, &tmap_k, &tmap_v, kvh, pg);
     }
   };
 #pragma unroll 1
@@ -178,71 +267,11 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // head columns 2c, 2c + 1 (log2 domain)
   const float sl2 = p.scale * kLog2e;
 
-  // Lane's ldmatrix rows: K (A of S^T, no trans) and V (A of O^T, trans); see the header.
-  const int k_row = (lane & 7) + ((lane >> 3) & 1) * 8, k_ch = lane >> 4;
-  const int v_row = (lane & 7) + (lane >> 4) * 8, v_ch = (lane >> 3) & 1;
-
 #pragma unroll 1
   for (int li = 0; li < n_mine; ++li) {
     const int s = li % kStages;
-    mbar_wait(my_bars + 8 * s, (li / kStages) & 1);
-    const uint32_t tk = my_ring + s * kStage, tv = tk + kBoxes * kBoxBytes;
-    const int key0 = start + 16 * (warp + kWarps * li);
-
-    // S^T = K Q^T; two accumulator chains.
-    float sa[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-#pragma unroll
-    for (int kk = 0; kk < kKK; ++kk) {
-      uint32_t a[4];
-      const int box = kk / 4, ch = (kk % 4) * 2 + k_ch;
-      ldsm_x4(tk + box * kBoxBytes + box_off(k_row, ch), a[0], a[1], a[2], a[3]);
-      mma_bf16(sa[kk & 1], a, qb[kk][0], qb[kk][1]);
-    }
-    float sc[4];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) sc[e] = sa[0][e] + sa[1][e];
-
-    // Online softmax per head column; keys >= end are masked (their slots may hold anything).
-    const bool ok0 = key0 + pr < end, ok1 = key0 + pr + 8 < end;
-    float pv[4];
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const float s_lo = ok0 ? sc[e] * sl2 : -INFINITY;
-      const float s_hi = ok1 ? sc[e + 2] * sl2 : -INFINITY;
-      float mx = fmaxf(s_lo, s_hi);
-#pragma unroll
-      for (int off = 4; off <= 16; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-      mx = fmaxf(mx, m[e]);
-      const float use = mx == -INFINITY ? 0.f : mx;  // a fully masked column stays zero, not NaN
-      const float corr = exp2f(m[e] - use);
-      m[e] = mx;
-      pv[e] = exp2f(s_lo - use);
-      pv[e + 2] = exp2f(s_hi - use);
-      l[e] = fmaf(l[e], corr, pv[e] + pv[e + 2]);
-#pragma unroll
-      for (int t = 0; t < kMT; ++t) {
-        o[t][e] *= corr;
-        o[t][e + 2] *= corr;
-      }
-    }
-    const uint32_t pb0 = movmatrix_t(pack_bf16(pv[0], pv[1]));  // keys 2c, 2c+1; head p
-    const uint32_t pb1 = movmatrix_t(pack_bf16(pv[2], pv[3]));  // keys 2c+8, 2c+9; head p
-
-    // O^T += V^T P^T. In a tail step the V rows past the end may be NaN (NaN * 0 = NaN): the A
-    // fragment words of keys >= end are zeroed (a0, a1: keys 2c, 2c+1; a2, a3: keys 2c+8, 2c+9).
-    const int n_valid = end - key0;
-    const uint32_t mask_lo = key_mask(2 * c, n_valid), mask_hi = key_mask(2 * c + 8, n_valid);
-#pragma unroll
-    for (int t = 0; t < kMT; ++t) {
-      uint32_t a[4];
-      const int box = t / 4, ch = (t % 4) * 2 + v_ch;
-      ldsm_x4_t(tv + box * kBoxBytes + box_off(v_row, ch), a[0], a[1], a[2], a[3]);
-      a[0] &= mask_lo;
-      a[1] &= mask_lo;
-      a[2] &= mask_hi;
-      a[3] &= mask_hi;
-      mma_bf16(o[t], a, pb0, pb1);
-    }
+    tma_step<D, kSplitKV>(my_ring + s * kStage, my_bars + 8 * kBars * s, (li / kStages) & 1, qb, o, m, l,
+                          start + 16 * (warp + kWarps * li), end, sl2, lane);
     __syncwarp();  // every lane has read stage s (its ldmatrix results fed the mma above)
     if (li + kStages < n_mine) issue(li + kStages);
   }
@@ -274,6 +303,269 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   }
   __syncthreads();
   store_merged<D, kWarps, kSlots>(p, s_o, s_m, s_l, split, kvh, seq, tid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistent variant: grid = min(work items, CTAs an SM holds x p.sm_count); CTA b takes the work
+// items (split, kv head, sequence) b, b + grid, b + 2 grid, ... (item = (seq * hkv + kvh) *
+// num_splits + split). Each warp's ring is fed by an issue cursor that runs kStages steps ahead of
+// the warp's consumption over the flattened list of its steps of all its items, so the first
+// stages of item i + 1 are in flight while item i finishes and merges: the ring never drains at
+// an item boundary.
+//
+// mbarrier phases: step g (a per-warp running count over all items, never reset) uses stage
+// g % kStages and completes phase g / kStages of its barrier(s); the consumer waits parity
+// (g / kStages) & 1. Step g + kStages is issued only after every lane has waited for step g and
+// read its stage (__syncwarp), as in the kernel above. Issue and consumption walk the same items
+// with the same step counts (n_mine from the same kv_len), so every issued step is waited once and
+// nothing is in flight when the CTA exits.
+//
+// Page ids: the issue cursor keeps two items of lookahead: for the next item its kv length, page
+// start and the first two 32-step windows of page ids are loaded (in flight), for the one after
+// its kv length and page start, so entering an item waits on no load (TmaPageWindow then loads
+// each further window one window ahead). Q fragments and kv length of the consumer's next item are
+// likewise loaded while the current one runs.
+//
+// Epilogue (merge of the warps of an item) in its own shared memory, outside the rings:
+//   s_o [G][D] f32, s_m [2][kWarps][kSlots] (double-buffered by item parity), s_l [kSlots].
+// Per item: warps publish m; __syncthreads; each warp scales o and l by 2^(m_w - M) and warp w
+// adds them into s_o / s_l (warp 0 stores) after w barriers (deterministic order, no atomics);
+// the last barrier precedes the store, which reads s_o, s_l and s_m. The next item's warp 0
+// stores into s_o / s_l only after its own first barrier, so after every read of this item; s_m
+// is written before that barrier, hence the second buffer.
+template <int D, int kWarps, int kStages, bool kSplitKV>
+constexpr int persistent_fixed_bytes() {  // alignment slack, rings, barriers, s_m, s_l
+  return 1024 + kWarps * kStages * stage_bytes<D>() + kWarps * kStages * (kSplitKV ? 16 : 8) +
+         (2 * kWarps * kSlots + kSlots) * 4;
+}
+template <int D, int kWarps, int kStages, bool kSplitKV>
+int persistent_smem_bytes(int G) {
+  return persistent_fixed_bytes<D, kWarps, kStages, kSplitKV>() + G * D * 4;  // + s_o
+}
+
+template <int D, int kWarps, int kStages, int kMinBlocks, bool kSplitKV>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
+    decode_attention_tma_persistent_kernel(DecodeAttentionParams p, const __grid_constant__ CUtensorMap tmap_k,
+                                           const __grid_constant__ CUtensorMap tmap_v) {
+  constexpr int kStage = stage_bytes<D>();
+  constexpr int kKK = D / 16;
+  constexpr int kMT = D / 16;
+  constexpr int kBars = kSplitKV ? 2 : 1;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const uint32_t raw_u32 = smem_u32(smem_raw);
+  const uint32_t pad = ((raw_u32 + 1023u) & ~1023u) - raw_u32;
+  const uint32_t ring_u32 = raw_u32 + pad;                         // [kWarps][kStages][kStage]
+  const uint32_t bars = ring_u32 + kWarps * kStages * kStage;      // [kWarps][kStages][kBars] mbarriers
+  float* s_m = reinterpret_cast<float*>(smem_raw + pad + kWarps * kStages * kStage + kWarps * kStages * kBars * 8);
+  float* s_l = s_m + 2 * kWarps * kSlots;                          // [kSlots]
+  float* s_o = s_l + kSlots;                                       // [G][D]
+
+  const int G = p.hq / p.hkv;  // <= 8
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int pr = lane >> 2, c = lane & 3;
+  const int n_items = p.num_seqs * p.hkv * p.num_splits;
+  const int grid = gridDim.x;
+  const int per_seq = p.hkv * p.num_splits;
+
+  if (tid == 0) {
+    for (int i = 0; i < kWarps * kStages * kBars; ++i) mbar_init(bars + 8 * i, 1);
+    fence_mbar_init();
+  }
+  __syncthreads();
+
+  // Steps of item `it` (kv length kv): its split's 16-key blocks, and how many are this warp's.
+  auto blocks_of = [&](int it, int kv) {
+    const int start = (it % p.num_splits) * p.chunk_tokens;
+    const int end = min(kv, start + p.chunk_tokens);
+    return end > start ? (end - start + 15) / 16 : 0;
+  };
+  auto mine_of = [&](int n_blocks) { return n_blocks > warp ? (n_blocks - warp + kWarps - 1) / kWarps : 0; };
+
+  // ---- issue cursor (warp-uniform except the page-id registers) ----
+  // is_*: the item of the next step to issue; nx_*: the item after (kv, page start landed, page-id
+  // windows 0 and 1 in flight); nn_*: the one after that (kv, page start in flight).
+  auto load_head = [&](int it, int& kv, int& ps) {
+    if (it < n_items) {
+      const int seq = it / per_seq;
+      kv = __ldg(p.kv_len + seq);
+      ps = __ldg(p.page_start + seq);
+    } else {
+      kv = 0;
+      ps = 0;
+    }
+  };
+  auto load_window = [&](int it, int kv, int ps, int w) {
+    if (it >= n_items) return 0;
+    const int n_blocks = blocks_of(it, kv);
+    const int block = warp + kWarps * (w * 32 + lane);
+    return block < n_blocks ? __ldg(p.page_ids + ps + (it % p.num_splits) * (p.chunk_tokens / 16) + block) : 0;
+  };
+  int is_item = 0, is_li = 0, is_n = 0, is_kvh = 0;
+  TmaPageWindow win{p.page_ids, 0, warp, kWarps};
+  int nx_item = blockIdx.x, nx_kv, nx_ps, nx_w0, nx_w1;
+  int nn_item = blockIdx.x + grid, nn_kv, nn_ps;
+  load_head(nx_item, nx_kv, nx_ps);
+  load_head(nn_item, nn_kv, nn_ps);
+  nx_w0 = load_window(nx_item, nx_kv, nx_ps, 0);
+  nx_w1 = load_window(nx_item, nx_kv, nx_ps, 1);
+  auto enter_next = [&]() {  // moves the cursor to the next item that has steps of this warp
+    do {
+      is_item = nx_item;
+      const int n_blocks = is_item < n_items ? blocks_of(is_item, nx_kv) : 0;
+      is_n = mine_of(n_blocks);
+      is_li = 0;
+      is_kvh = (is_item / p.num_splits) % p.hkv;
+      win.pages = p.page_ids + nx_ps + (is_item % p.num_splits) * (p.chunk_tokens / 16);
+      win.n_blocks = n_blocks;
+      win.cur = nx_w0;
+      win.nxt = nx_w1;
+      win.window = 0;
+      nx_item = nn_item;
+      nx_kv = nn_kv;
+      nx_ps = nn_ps;
+      nx_w0 = load_window(nx_item, nx_kv, nx_ps, 0);
+      nx_w1 = load_window(nx_item, nx_kv, nx_ps, 1);
+      nn_item += grid;
+      load_head(nn_item, nn_kv, nn_ps);
+    } while (is_item < n_items && is_n == 0);
+  };
+  enter_next();
+
+  const uint32_t my_ring = ring_u32 + warp * kStages * kStage;
+  const uint32_t my_bars = bars + warp * kStages * kBars * 8;
+  uint32_t g_issue = 0;  // steps this warp has issued (running count over its items)
+  auto issue = [&]() {   // whole warp: the cursor's next step; requires is_item < n_items
+    const int pg = win.get(is_li, lane);
+    if (lane == 0) {
+      const uint32_t s = g_issue % kStages;
+      issue_stage<D, kSplitKV>(my_ring + s * kStage, my_bars + 8 * kBars * s, &tmap_k, &tmap_v, is_kvh, pg);
+    }
+    ++g_issue;
+    if (++is_li == is_n) enter_next();
+  };
+#pragma unroll 1
+  for (int r = 0; r < kStages; ++r)
+    if (is_item < n_items) issue();
+
+  // ---- consumer ----
+  // Q of an item as B fragments of S^T (plain dim order); heads >= G are zero.
+  auto load_q = [&](int it, uint32_t (&q)[kKK][2]) {
+    const int seq = it / per_seq, kvh = (it / p.num_splits) % p.hkv;
+    const __nv_bfloat16* qrow = p.q + (static_cast<int64_t>(seq) * p.hq + kvh * G + min(pr, G - 1)) * D + 2 * c;
+#pragma unroll
+    for (int kk = 0; kk < kKK; ++kk) {
+      q[kk][0] = pr < G ? __ldg(reinterpret_cast<const unsigned int*>(qrow + 16 * kk)) : 0u;
+      q[kk][1] = pr < G ? __ldg(reinterpret_cast<const unsigned int*>(qrow + 16 * kk + 8)) : 0u;
+    }
+  };
+  uint32_t qn[kKK][2];
+  int kv_next = 0;
+  if (blockIdx.x < n_items) {
+    load_q(blockIdx.x, qn);
+    kv_next = __ldg(p.kv_len + blockIdx.x / per_seq);
+  }
+  const float sl2 = p.scale * kLog2e;
+  uint32_t g = 0;  // steps this warp has consumed
+  int parity_buf = 0;
+
+#pragma unroll 1
+  for (int item = blockIdx.x; item < n_items; item += grid, parity_buf ^= 1) {
+    uint32_t qb[kKK][2];
+#pragma unroll
+    for (int kk = 0; kk < kKK; ++kk) {
+      qb[kk][0] = qn[kk][0];
+      qb[kk][1] = qn[kk][1];
+    }
+    const int kv = kv_next;
+    if (item + grid < n_items) {  // lands while this item runs
+      load_q(item + grid, qn);
+      kv_next = __ldg(p.kv_len + (item + grid) / per_seq);
+    }
+    const int split = item % p.num_splits, kvh = (item / p.num_splits) % p.hkv, seq = item / per_seq;
+    const int start = split * p.chunk_tokens;
+    const int end = min(kv, start + p.chunk_tokens);
+    const int n_mine = mine_of(blocks_of(item, kv));
+
+    float o[kMT][4];
+#pragma unroll
+    for (int t = 0; t < kMT; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // head columns 2c, 2c + 1 (log2 domain)
+
+#pragma unroll 1
+    for (int li = 0; li < n_mine; ++li, ++g) {
+      const uint32_t s = g % kStages;
+      tma_step<D, kSplitKV>(my_ring + s * kStage, my_bars + 8 * kBars * s, (g / kStages) & 1, qb, o, m, l,
+                            start + 16 * (warp + kWarps * li), end, sl2, lane);
+      __syncwarp();  // every lane has read stage s
+      if (is_item < n_items) issue();  // step g + kStages, of this item or a later one
+    }
+
+    // ---- merge of the item's warps (see the comment above the kernel) ----
+#pragma unroll
+    for (int e = 0; e < 2; ++e)
+#pragma unroll
+      for (int off = 4; off <= 16; off <<= 1) l[e] += __shfl_xor_sync(0xffffffffu, l[e], off);
+    float* sm = s_m + parity_buf * kWarps * kSlots;  // [kWarps][kSlots]
+    if (pr == 0) {
+      sm[warp * kSlots + 2 * c] = m[0];
+      sm[warp * kSlots + 2 * c + 1] = m[1];
+    }
+    __syncthreads();
+    float scale[2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      float M = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm[w * kSlots + 2 * c + e]);
+      scale[e] = exp2f(m[e] - (M == -INFINITY ? 0.f : M));  // 0 where this warp saw no key
+    }
+    const bool v0 = 2 * c < G, v1 = 2 * c + 1 < G;  // head columns >= G hold no head
+#pragma unroll 1
+    for (int w = 0; w < kWarps; ++w) {
+      if (warp == w) {
+        const bool first = w == 0;
+#pragma unroll
+        for (int t = 0; t < kMT; ++t) {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int d = 16 * t + pr + 8 * h;
+            if (v0) {
+              float* dst = s_o + (2 * c) * D + d;
+              *dst = (first ? 0.f : *dst) + o[t][2 * h] * scale[0];
+            }
+            if (v1) {
+              float* dst = s_o + (2 * c + 1) * D + d;
+              *dst = (first ? 0.f : *dst) + o[t][2 * h + 1] * scale[1];
+            }
+          }
+        }
+        if (pr == 0) {
+          if (v0) s_l[2 * c] = (first ? 0.f : s_l[2 * c]) + l[0] * scale[0];
+          if (v1) s_l[2 * c + 1] = (first ? 0.f : s_l[2 * c + 1]) + l[1] * scale[1];
+        }
+      }
+      __syncthreads();
+    }
+    for (int i = tid; i < G * D; i += kWarps * 32) {
+      const int gh = i / D, d = i % D;
+      float M = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm[w * kSlots + gh]);
+      const float L = s_l[gh];
+      const float val = L > 0.f ? s_o[i] / L : 0.f;
+      const int h = kvh * G + gh;
+      if (p.num_splits == 1) {
+        p.out[(static_cast<int64_t>(seq) * p.hq + h) * D + d] = __float2bfloat16(val);
+      } else {
+        const int64_t ph = (static_cast<int64_t>(seq) * p.hq + h) * p.num_splits + split;
+        p.workspace[ph * D + d] = val;
+        if (d == 0) {
+          float* lse = p.workspace + static_cast<int64_t>(p.num_seqs) * p.hq * p.num_splits * D;
+          lse[ph] = L > 0.f ? M + log2f(L) : -INFINITY;
+        }
+      }
+    }
+  }
 }
 
 // Tensor maps of a pool, encoded once per (base pointer, head_dim, hkv, pages) and cached: the
@@ -313,21 +605,57 @@ cudaError_t pool_tensor_map(const void* base, int d, int hkv, int num_pages, CUt
   return cudaSuccess;
 }
 
-template <int D, int kWarps, int kStages, int kMinBlocks>
+template <int D, int kWarps, int kStages, int kMinBlocks, bool kSplitKV = false>
 cudaError_t launch_tma(const DecodeAttentionParams& p, cudaStream_t stream) {
-  constexpr int smem = tma_smem_bytes<D, kWarps, kStages>();
+  constexpr int smem = tma_smem_bytes<D, kWarps, kStages, kSplitKV>();
   static_assert(kMinBlocks * (smem + 1024) <= 228 * 1024, "CTAs per SM fit the shared memory of an SM");
   CUtensorMap tk, tv;
   cudaError_t e = pool_tensor_map(p.k_cache, D, p.hkv, p.num_pages, &tk);
   if (e != cudaSuccess) return e;
   e = pool_tensor_map(p.v_cache, D, p.hkv, p.num_pages, &tv);
   if (e != cudaSuccess) return e;
-  auto kernel = decode_attention_tma_kernel<D, kWarps, kStages, kMinBlocks>;
+  auto kernel = decode_attention_tma_kernel<D, kWarps, kStages, kMinBlocks, kSplitKV>;
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
   if (e != cudaSuccess) return e;
   kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p, tk, tv);
+  return cudaGetLastError();
+}
+
+template <int D, int kWarps, int kStages, int kMinBlocks, bool kSplitKV>
+cudaError_t launch_tma_persistent(const DecodeAttentionParams& p, cudaStream_t stream) {
+  // The shape's CTAs per SM hold at G = 4 (Llama-3 8B/70B: 32/8, 64/8 = 8 may hold fewer; the
+  // occupancy query below sizes the grid to what holds).
+  static_assert(kMinBlocks * (persistent_fixed_bytes<D, kWarps, kStages, kSplitKV>() + 4 * D * 4 + 1024) <= 228 * 1024,
+                "CTAs per SM fit the shared memory of an SM");
+  const int64_t items = static_cast<int64_t>(p.num_seqs) * p.hkv * p.num_splits;
+  if (items > INT32_MAX) return cudaErrorInvalidValue;
+  const int smem = persistent_smem_bytes<D, kWarps, kStages, kSplitKV>(p.hq / p.hkv);
+  CUtensorMap tk, tv;
+  cudaError_t e = pool_tensor_map(p.k_cache, D, p.hkv, p.num_pages, &tk);
+  if (e != cudaSuccess) return e;
+  e = pool_tensor_map(p.v_cache, D, p.hkv, p.num_pages, &tv);
+  if (e != cudaSuccess) return e;
+  auto kernel = decode_attention_tma_persistent_kernel<D, kWarps, kStages, kMinBlocks, kSplitKV>;
+  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  if (e != cudaSuccess) return e;
+  int per_sm = 0;
+  e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem);
+  if (e != cudaSuccess) return e;
+  if (per_sm < 1) return cudaErrorInvalidConfiguration;
+  int sms = p.sm_count;
+  if (sms <= 0) {
+    int dev = 0;
+    e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    if (e != cudaSuccess) return e;
+  }
+  const int grid = static_cast<int>(std::min<int64_t>(items, static_cast<int64_t>(per_sm) * sms));
+  kernel<<<grid, kWarps * 32, smem, stream>>>(p, tk, tv);
   return cudaGetLastError();
 }
 
@@ -341,6 +669,14 @@ cudaError_t launch_tma_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 30: return launch_tma<D, 8, 3, 1>(p, stream);  // 8 warps/SM in 1 CTA, 24 stages
     case 31: return launch_tma<D, 2, 4, 3>(p, stream);  // 6 warps/SM in 3 CTAs, 24 stages
     case 32: return launch_tma<D, 4, 2, 3>(p, stream);  // 12 warps/SM in 3 CTAs, 24 stages
+    case 33: return launch_tma<D, 2, 2, 6>(p, stream);  // 12 warps/SM in 6 CTAs, 24 stages
+    case 34: return launch_tma<D, 3, 2, 4>(p, stream);  // 12 warps/SM in 4 CTAs, 24 stages
+    case 35: return launch_tma<D, 4, 2, 3, true>(p, stream);  // 32 with K and V on separate barriers
+    // Persistent (one CTA loops over work items, prefetching across them): <warps, stages, CTAs/SM, split K/V>.
+    case 36: return launch_tma_persistent<D, 4, 2, 3, false>(p, stream);  // 32's shape
+    case 37: return launch_tma_persistent<D, 4, 2, 3, true>(p, stream);   // 35's shape
+    case 38: return launch_tma_persistent<D, 2, 2, 6, false>(p, stream);  // 33's shape (5 CTAs/SM at G = 8)
+    case 39: return launch_tma_persistent<D, 3, 2, 4, false>(p, stream);  // 34's shape
     default: return cudaErrorInvalidValue;
   }
 }

@@ -9,8 +9,9 @@
 // one split the CTA writes `out` directly. Variants 1-6: K/V tiles of 64 tokens stream through
 // shared memory by cp.async (tile size, ring depth and CTAs per SM differ); variants 7-26: each
 // warp streams its own 16-key (22-26: 32-key) steps with K (and V, or V through a per-warp ring) loaded straight
-// into registers (decode_attention.cu); variants 27-32: each warp streams its 16-key steps through
-// its own ring of shared-memory stages filled by TMA (decode_attention_tma.cu).
+// into registers (decode_attention.cu); variants 27-39: each warp streams its 16-key steps through
+// its own ring of shared-memory stages filled by TMA (decode_attention_tma.cu); 36-39 run persistent
+// CTAs (sm_count x CTAs an SM holds) that loop over the (split, kv head, sequence) work items.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -40,8 +41,11 @@ struct DecodeAttentionParams {
   int num_pages = 0;                       // pages of the k_cache / v_cache pools (each 16 * hkv * head_dim);
                                            // 0 = unknown: the TMA variants (27+), whose tensor maps
                                            // need the pool's extent, run the default instead
+  int sm_count = 0;                        // SMs of the share this call runs on: the persistent
+                                           // variants (36+) launch this many times the CTAs an SM
+                                           // holds; 0 = every SM of the device
 };
-inline constexpr int kDecodeAttentionVariants = 32;
+inline constexpr int kDecodeAttentionVariants = 39;
 
 struct DecodeAttentionPlan {
   int num_splits = 1;
