@@ -278,7 +278,7 @@ struct OpsBench {
       };
       // Every variant where the acceptance numbers are taken (256 x 2k), the default elsewhere.
       const bool all = c.seqs == 256 && c.ctx == 2048;
-      for (int v = all ? 1 : 0; v <= (all ? cuda::kDecodeAttentionVariants : 0); ++v) {
+      for (int v = 0; v <= (all ? cuda::kDecodeAttentionVariants : 0); ++v) {  // 0: the default (by share)
         run_on(main_stream.get(), dev.sm_count, v);
         if (c.seqs == 256 || c.seqs == 64)
           for (int i = 0; i < parts.size(); ++i) run_on(parts[i].stream, parts[i].sm_count, v);

@@ -106,7 +106,7 @@ TEST(GpuAttention, DecodeMatchesCpu) {
     if (c.cta_budget > 0) EXPECT_GT(plan.num_splits, 1) << "the case means to test the merge";
     DeviceBuffer ws(std::max<size_t>(16, cuda::decode_attention_workspace_floats(S, c.hq, c.d, plan.num_splits) * 4));
     const auto ref = s.reference();
-    for (int variant = 1; variant <= cuda::kDecodeAttentionVariants; ++variant) {
+    for (int variant = 0; variant <= cuda::kDecodeAttentionVariants; ++variant) {  // 0: the default
       SCOPED_TRACE(testing::Message() << "variant " << variant);
       DeviceBuffer dout(size_t(S) * c.hq * c.d * 2);
       poison(dout);

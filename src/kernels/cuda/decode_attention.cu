@@ -29,6 +29,8 @@
 // Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
 //   sQ [16][D+8]   sK [kStages][tile][D+8]   sV [kStages][tile][D+8];
 //   merge: reuses sK as f32 [kWarps][16][D] + m/l.
+#include <array>
+#include <atomic>
 #include <cfloat>
 
 #include "kernels/cuda/common.cuh"
@@ -930,9 +932,8 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 12: return launch_rk<D, 2, 1, 3, false, 8>(p, stream);  // as 9 with 2-warp CTAs, 16 warps/SM
     // As above with K/V register loads allocating in L1 (ld_l1): a 128-byte line is read by two
     // load instructions, which then cost one L2 request instead of two.
-    // Default: 13, best measured on an H200 (256 seqs x 2k, 32/8 heads x 128): whole GPU 100.7% of
-    // HBM copy (5, the old default: 96.8%), 16/24/32-SM shares 53.0/53.5/60.4% of a streaming read
-    // (5 at 24 SMs: 38.8%); every other variant 1-26 was lower on the 24-SM share.
+    // 13 is the default on the whole GPU (H200, 256 seqs x 2k, 32/8 heads x 128: 100.7% of HBM
+    // copy; 5, the old default: 96.8%); on an SM share launch_decode_attention picks TMA variant 33.
     case 0:
     case 13: return launch_rk<D, 4, 1, 2, false, 4, true>(p, stream);  // 7 + L1 loads
     case 14: return launch_rk<D, 4, 1, 0, false, 3, true>(p, stream);  // 8 + L1 loads
@@ -975,10 +976,31 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
   }
 }
 
+// SMs of the current device, cached per ordinal (asked on every default launch).
+int device_sm_count() {
+  static std::array<std::atomic<int>, 64> cache{};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= static_cast<int>(cache.size())) return 0;
+  int n = cache[static_cast<size_t>(dev)].load(std::memory_order_relaxed);
+  if (n == 0) {
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
+    cache[static_cast<size_t>(dev)].store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
+
 }  // namespace
 
-cudaError_t launch_decode_attention(const DecodeAttentionParams& p, cudaStream_t stream) {
-  if (p.num_seqs == 0) return cudaSuccess;
+cudaError_t launch_decode_attention(const DecodeAttentionParams& params, cudaStream_t stream) {
+  if (params.num_seqs == 0) return cudaSuccess;
+  // The default (variant 0) by where the call runs, each the best measured there (H200, 256 seqs
+  // x 2k, docs/perf/RESULTS.md): on the whole GPU variant 13 (101% of HBM copy; TMA variant 33:
+  // 92%); on a share of the SMs (sm_count below the device's) the TMA ring of variant 33 (24 SMs:
+  // 72% of a streaming read on the same share; 13: 53%), where the pool's extent is known.
+  DecodeAttentionParams p = params;
+  if (p.variant == 0 && p.sm_count > 0 && p.sm_count < device_sm_count() && decode_attention_tma_supported(p)) {
+    p.variant = 33;
+  }
   cudaError_t e = p.head_dim == 128 ? launch_d<128>(p, stream)
                   : p.head_dim == 64 ? launch_d<64>(p, stream)
                                      : cudaErrorInvalidValue;

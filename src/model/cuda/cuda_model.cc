@@ -476,7 +476,8 @@ class CudaModelImpl final : public CudaModel {
       p.scale = scale;
       p.num_splits = plan.num_splits;
       p.chunk_tokens = plan.chunk_tokens;
-      cuda::decode_attention(p, s);
+      p.num_pages = static_cast<int>(alloc_pages_);  // the pool's extent (TMA variants' tensor maps)
+      cuda::decode_attention(p, s);  // sm_count 0: the whole GPU, where the default is variant 13
       if (prof) prof_.mark(Op::kDecodeAttn, 0, double(sh.sum_decode_kv) * double(hkv) * hd * 4.0, s);
     }
     if (sh.num_tiles > 0) {
