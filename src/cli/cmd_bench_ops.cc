@@ -290,25 +290,36 @@ struct OpsBench {
   // --- prefill attention ---------------------------------------------------------------------------
   void bench_prefill_attention() {
     if (!wanted("prefill")) return;
-    struct Cfg {
-      int seqs, len, cached;
+    struct Seq {
+      int len, cached;  // new tokens, cached prefix before them
     };
-    std::vector<Cfg> cfgs = {{1, 2048, 0}, {1, 4096, 0}, {1, 8192, 0}, {4, 2048, 0}, {8, 512, 1536}};
+    struct Cfg {
+      std::string name;
+      std::vector<Seq> seqs;
+    };
+    std::vector<Cfg> cfgs = {{"1x2048 (cached 0)", {{2048, 0}}},
+                             {"1x4096 (cached 0)", {{4096, 0}}},
+                             {"1x8192 (cached 0)", {{8192, 0}}},
+                             {"4x2048 (cached 0)", std::vector<Seq>(4, {2048, 0})},
+                             {"8x512 (cached 1536)", std::vector<Seq>(8, {512, 1536})},
+                             // a steady mixed iteration's prefill part: a first chunk and a later one
+                             {"1024 (cached 0) + 344 (cached 680)", {{1024, 0}, {344, 680}}}};
     json acc = json::array();
-    for (Cfg c : cfgs) {
-      const int kv = c.len + c.cached;
-      const int pages_per_seq = (kv + 15) / 16;
-      const size_t pool = size_t(c.seqs) * pages_per_seq * 16 * kHkv * kD;
-      const int T = c.seqs * c.len;
+    for (const Cfg& c : cfgs) {
+      const int n = static_cast<int>(c.seqs.size());
+      std::vector<int32_t> q_start(n + 1, 0), kv_len(n), page_start(n + 1, 0);
+      for (int s = 0; s < n; ++s) {
+        q_start[s + 1] = q_start[s] + c.seqs[s].len;
+        kv_len[s] = c.seqs[s].len + c.seqs[s].cached;
+        page_start[s + 1] = page_start[s] + (kv_len[s] + 15) / 16;
+      }
+      const size_t pool = size_t(page_start[n]) * 16 * kHkv * kD;
+      const int T = q_start[n];
       cuda::DeviceBuffer k(pool * 2), v(pool * 2), q(size_t(T) * kHq * kD * 2), out(size_t(T) * kHq * kD * 2);
       cuda::fill_random_bf16(k.as<bf16>(), pool, 31, 1.f, main_stream.get());
       cuda::fill_random_bf16(v.as<bf16>(), pool, 32, 1.f, main_stream.get());
       cuda::fill_random_bf16(q.as<bf16>(), size_t(T) * kHq * kD, 33, 1.f, main_stream.get());
-      std::vector<int32_t> q_start(c.seqs + 1), kv_len(c.seqs, kv), page_start(c.seqs + 1), page_ids(size_t(c.seqs) * pages_per_seq);
-      for (int s = 0; s <= c.seqs; ++s) {
-        q_start[s] = s * c.len;
-        page_start[s] = s * pages_per_seq;
-      }
+      std::vector<int32_t> page_ids(static_cast<size_t>(page_start[n]));
       for (size_t i = 0; i < page_ids.size(); ++i) page_ids[i] = static_cast<int32_t>(i);
       auto tiles = cuda::plan_prefill_attention(q_start, kv_len);
       cuda::DeviceBuffer dqs(q_start.size() * 4), dkv(kv_len.size() * 4), dps(page_start.size() * 4),
@@ -333,15 +344,28 @@ struct OpsBench {
       p.hkv = kHkv;
       p.head_dim = kD;
       p.scale = 1.f / std::sqrt(float(kD));
-      auto t = time(main_stream.get(), 10, [&](int) { cuda::prefill_attention(p, main_stream.get()); });
       // Causal FLOPs: query at position p does 2 * 2 * D multiply-adds per attended key (QK and PV).
       double keys = 0;
-      for (int i = 0; i < c.len; ++i) keys += c.cached + i + 1;
-      const double flop = 4.0 * kD * kHq * keys * c.seqs;
-      const double tf = flop / (t.median_ms * 1e-3) / 1e12;
-      const std::string shape = std::to_string(c.seqs) + "x" + std::to_string(c.len) + " (cached " + std::to_string(c.cached) + ")";
-      record("prefill_attn", shape, dev.sm_count, t.median_ms, tf, 0, "causal FLOPs only");
-      acc.push_back({{"seqs", c.seqs}, {"len", c.len}, {"cached", c.cached}, {"ms", t.median_ms}, {"tflops", tf}});
+      for (const Seq& sq : c.seqs)
+        for (int i = 0; i < sq.len; ++i) keys += sq.cached + i + 1;
+      const double flop = 4.0 * kD * kHq * keys;
+      // JSON keys of the uniform configurations kept (tools/gpu/summarize.py); "a+b" where they differ.
+      std::string lens, cached;
+      bool uniform = true;
+      for (const Seq& sq : c.seqs) uniform = uniform && sq.len == c.seqs[0].len && sq.cached == c.seqs[0].cached;
+      for (int s = 0; s < (uniform ? 1 : n); ++s) {
+        lens += (s ? "+" : "") + std::to_string(c.seqs[s].len);
+        cached += (s ? "+" : "") + std::to_string(c.seqs[s].cached);
+      }
+      for (int variant = 0; variant <= cuda::kPrefillAttentionVariants; ++variant) {  // 0: the default
+        p.variant = variant;
+        auto t = time(main_stream.get(), 10, [&](int) { cuda::prefill_attention(p, main_stream.get()); });
+        const double tf = flop / (t.median_ms * 1e-3) / 1e12;
+        record("prefill_attn", c.name + " v" + std::to_string(variant), dev.sm_count, t.median_ms, tf, 0,
+               "causal FLOPs only");
+        acc.push_back({{"seqs", n}, {"len", lens}, {"cached", cached}, {"shape", c.name}, {"variant", variant},
+                       {"ms", t.median_ms}, {"tflops", tf}});
+      }
     }
     summary["prefill_attention"] = acc;
   }

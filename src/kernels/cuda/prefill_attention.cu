@@ -19,6 +19,7 @@ namespace {
 using namespace dev;
 
 constexpr int kBM = 64, kBN = 64, kWarps = 4;
+static_assert(kBM == kPrefillTileRows, "the plan's tiles are the kernels' query tiles");
 constexpr float kLog2e = 1.4426950408889634f;
 
 template <int D>
@@ -178,6 +179,199 @@ __global__ void __launch_bounds__(kWarps * 32) prefill_attention_kernel(PrefillA
   }
 }
 
+// Variant 1: the query heads of a GQA group share the CTA. H heads (H divides hq / hkv) x 64
+// query rows, 4 warps per head (warp w: head h0 + w / 4, tile rows (w % 4) * 16 .. + 15), so each
+// K/V tile gathered into shared memory serves H heads instead of one. K/V go through a kStages-deep
+// cp.async ring with one barrier per tile: at the top of iteration j tile j has landed and every
+// warp has finished tile j - 1, whose buffer then receives tile j + kStages - 1.
+// Shared memory: sQ [H * 64][D + 8] (head-major), sK / sV [kStages][64][D + 8].
+template <int D, int H, int kStages>
+__global__ void __launch_bounds__(H * 4 * 32, D == 64 ? 2 : 1) prefill_attention_group_kernel(PrefillAttentionParams p) {
+  constexpr int kThreads = H * 4 * 32;
+  constexpr int kPitch = D + 8;
+  constexpr int kChunks = D / 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __nv_bfloat16* sQ = reinterpret_cast<__nv_bfloat16*>(smem_raw);
+  __nv_bfloat16* sK = sQ + H * kBM * kPitch;
+  __nv_bfloat16* sV = sK + kStages * kBN * kPitch;
+
+  const int seq = p.tiles[2 * blockIdx.x], q0 = p.tiles[2 * blockIdx.x + 1];
+  const int h0 = blockIdx.y * H;               // first query head of this CTA
+  const int kvh = h0 / (p.hq / p.hkv);         // H divides the group size: one KV head for all
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wrow = (warp & 3) * 16;            // this warp's first row within the 64-row tile
+
+  const int tok0 = p.q_start[seq];
+  const int qlen = p.q_start[seq + 1] - tok0;
+  const int kv = p.kv_len[seq];
+  const int rows = min(kBM, qlen - q0);
+  const int pos0 = kv - qlen + q0;
+  const int n_keys = pos0 + rows;
+  const int n_tiles = (n_keys + kBN - 1) / kBN;
+  const int32_t* pages = p.page_ids + p.page_start[seq];
+  const int64_t slot_stride = static_cast<int64_t>(p.hkv) * D;
+
+  for (int i = tid; i < H * kBM * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = i % kChunks;
+    const int hh = r / kBM, rr = r % kBM;
+    const bool ok = rr < rows;
+    const __nv_bfloat16* src =
+        p.q + (static_cast<int64_t>(tok0 + q0 + (ok ? rr : 0)) * p.hq + h0 + hh) * D + c * 8;
+    cp_async16(smem_u32(sQ + r * kPitch + c * 8), src, ok);
+  }
+  auto load_kv = [&](int tile) {
+    if (tile >= n_tiles) return;  // the ring's tail: an empty commit group keeps the count uniform
+    const int buf = tile % kStages;
+    for (int i = tid; i < kBN * kChunks; i += kThreads) {
+      const int r = i / kChunks, c = i % kChunks;
+      const int key = tile * kBN + r;
+      const bool ok = key < n_keys;
+      const int kk = ok ? key : 0;
+      const int64_t off = (static_cast<int64_t>(pages[kk >> 4]) * 16 + (kk & 15)) * slot_stride +
+                          static_cast<int64_t>(kvh) * D + c * 8;
+      cp_async16(smem_u32(sK + (buf * kBN + r) * kPitch + c * 8), p.k_cache + off, ok);
+      cp_async16(smem_u32(sV + (buf * kBN + r) * kPitch + c * 8), p.v_cache + off, ok);
+    }
+  };
+  // Group g (g < kStages - 1) holds tile g; group 0 also holds the Q tile.
+#pragma unroll
+  for (int t = 0; t < kStages - 1; ++t) {
+    load_kv(t);
+    cp_async_commit();
+  }
+
+  uint32_t qa[D / 16][4];
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
+  const float sl2 = p.scale * kLog2e;
+  const int r_lo = wrow + (lane >> 2);
+  const int qpos_lo = pos0 + r_lo, qpos_hi = qpos_lo + 8;
+  const int wlast = pos0 + wrow + 15;          // the warp's last query position (keys beyond: masked)
+
+  for (int j = 0; j < n_tiles; ++j) {
+    // Groups committed so far: kStages - 1 + j, tiles 0 .. j + kStages - 2; tile j is done when at
+    // most kStages - 2 remain pending.
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    load_kv(j + kStages - 1);  // into the buffer of tile j - 1, which every warp has finished
+    cp_async_commit();
+    const int buf = j % kStages;
+    if (j == 0) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const int mtx = lane >> 3;
+        const int row = warp * 16 + (lane & 7) + (mtx & 1) * 8;
+        const int col = kk * 16 + (mtx >> 1) * 8;
+        ldsm_x4(smem_u32(sQ + row * kPitch + col), qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3]);
+      }
+    }
+    // S = Q K^T for this warp's 16 rows x 64 keys; 8-key blocks wholly above the warp's diagonal
+    // are skipped (their scores are masked below anyway).
+    float s[kBN / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < kBN / 8; ++nt) {
+      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+      if (j * kBN + nt * 8 > wlast) continue;
+#pragma unroll
+      for (int k2 = 0; k2 < D / 32; ++k2) {
+        uint32_t b0, b1, b2, b3;
+        const int key = nt * 8 + (lane & 7);
+        const int dim = k2 * 32 + (lane >> 3) * 8;
+        ldsm_x4(smem_u32(sK + (buf * kBN + key) * kPitch + dim), b0, b1, b2, b3);
+        mma_bf16(s[nt], qa[2 * k2], b0, b1);
+        mma_bf16(s[nt], qa[2 * k2 + 1], b2, b3);
+      }
+    }
+    // Tiles wholly below the warp's diagonal and inside the sequence skip the mask arithmetic.
+    const bool need_mask = (j + 1) * kBN - 1 > pos0 + wrow || (j + 1) * kBN > n_keys;
+    float mx_lo = m_lo, mx_hi = m_hi;
+#pragma unroll
+    for (int nt = 0; nt < kBN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float v = s[nt][e] * sl2;
+        if (need_mask) {
+          const int key = j * kBN + nt * 8 + (lane & 3) * 2 + (e & 1);
+          const int qpos = e < 2 ? qpos_lo : qpos_hi;
+          if (key > qpos || key >= n_keys) v = -INFINITY;
+        }
+        s[nt][e] = v;
+      }
+      mx_lo = fmaxf(mx_lo, fmaxf(s[nt][0], s[nt][1]));
+      mx_hi = fmaxf(mx_hi, fmaxf(s[nt][2], s[nt][3]));
+    }
+    float use_lo, use_hi;
+    online_softmax_rescale<D>(mx_lo, mx_hi, m_lo, m_hi, l_lo, l_hi, o, use_lo, use_hi);
+    uint32_t pa[kBN / 16][4];
+#pragma unroll
+    for (int nt = 0; nt < kBN / 8; ++nt) {
+      const float p0 = exp2f(s[nt][0] - use_lo), p1 = exp2f(s[nt][1] - use_lo);
+      const float p2 = exp2f(s[nt][2] - use_hi), p3 = exp2f(s[nt][3] - use_hi);
+      l_lo += p0 + p1;
+      l_hi += p2 + p3;
+      pa[nt >> 1][(nt & 1) * 2 + 0] = pack_bf16(p0, p1);
+      pa[nt >> 1][(nt & 1) * 2 + 1] = pack_bf16(p2, p3);
+    }
+    // O += P V; 16-key blocks wholly above the warp's diagonal have P = 0 and are skipped.
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+      if (j * kBN + kk * 16 > wlast) continue;
+#pragma unroll
+      for (int n2 = 0; n2 < D / 16; ++n2) {
+        uint32_t b0, b1, b2, b3;
+        const int mtx = lane >> 3;
+        const int key = kk * 16 + (lane & 7) + (mtx & 1) * 8;
+        const int dim = n2 * 16 + (mtx >> 1) * 8;
+        ldsm_x4_t(smem_u32(sV + (buf * kBN + key) * kPitch + dim), b0, b1, b2, b3);
+        mma_bf16(o[2 * n2], pa[kk], b0, b1);
+        mma_bf16(o[2 * n2 + 1], pa[kk], b2, b3);
+      }
+    }
+  }
+  cp_async_wait<0>();  // no copy may still target shared memory when the CTA exits
+
+#pragma unroll
+  for (int off = 1; off <= 2; off <<= 1) {
+    l_lo += __shfl_xor_sync(0xffffffffu, l_lo, off);
+    l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
+  }
+  const float inv_lo = l_lo > 0.f ? 1.f / l_lo : 0.f, inv_hi = l_hi > 0.f ? 1.f / l_hi : 0.f;
+  const int col = (lane & 3) * 2;
+  const int h = h0 + (warp >> 2);
+  if (r_lo < rows) {
+    __nv_bfloat16* dst = p.out + (static_cast<int64_t>(tok0 + q0 + r_lo) * p.hq + h) * D + col;
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i)
+      *reinterpret_cast<__nv_bfloat162*>(dst + i * 8) = __floats2bfloat162_rn(o[i][0] * inv_lo, o[i][1] * inv_lo);
+  }
+  if (r_lo + 8 < rows) {
+    __nv_bfloat16* dst = p.out + (static_cast<int64_t>(tok0 + q0 + r_lo + 8) * p.hq + h) * D + col;
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i)
+      *reinterpret_cast<__nv_bfloat162*>(dst + i * 8) = __floats2bfloat162_rn(o[i][2] * inv_hi, o[i][3] * inv_hi);
+  }
+}
+
+template <int D, int H, int kStages>
+cudaError_t launch_group(const PrefillAttentionParams& p, cudaStream_t stream) {
+  constexpr int smem = (H + 2 * kStages) * kBM * (D + 8) * 2;
+  static_assert(kBM == kBN && kStages >= 2 && smem <= 227 * 1024, "prefill group kernel shared memory");
+  auto kernel = prefill_attention_group_kernel<D, H, kStages>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  kernel<<<dim3(p.num_tiles, p.hq / H), H * 4 * 32, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+// Two heads per CTA where the group size is even (Llama-3 G = 4, G = 8), else one.
+template <int D>
+cudaError_t launch_group_d(const PrefillAttentionParams& p, cudaStream_t stream) {
+  if ((p.hq / p.hkv) % 2 == 0) return launch_group<D, 2, 3>(p, stream);
+  return launch_group<D, 1, 3>(p, stream);
+}
+
 template <int D>
 cudaError_t launch_d(const PrefillAttentionParams& p, cudaStream_t stream) {
   constexpr int smem = 5 * kBM * (D + 8) * 2;
@@ -192,6 +386,12 @@ cudaError_t launch_d(const PrefillAttentionParams& p, cudaStream_t stream) {
 
 cudaError_t launch_prefill_attention(const PrefillAttentionParams& p, cudaStream_t stream) {
   if (p.num_tiles == 0) return cudaSuccess;
+  if (p.variant == 1) {
+    if (p.head_dim == 128) return launch_group_d<128>(p, stream);
+    if (p.head_dim == 64) return launch_group_d<64>(p, stream);
+    return cudaErrorInvalidValue;
+  }
+  if (p.variant != 0) return cudaErrorInvalidValue;
   if (p.head_dim == 128) return launch_d<128>(p, stream);
   if (p.head_dim == 64) return launch_d<64>(p, stream);
   return cudaErrorInvalidValue;
