@@ -329,6 +329,9 @@ void EngineCore::finish(Sequence& s, FinishReason why, const std::string& text, 
 void EngineCore::on_token(Sequence& s, const SampledToken& tok) {
   RequestState& r = *s.request;
   const SamplingParams& p = s.sampling->params;
+  // A sampled id outside the model's vocabulary is our fault (500), never the client's.
+  NF_CHECK(tok.token >= 0 && tok.token < executor_->vocab_size())
+      << "the model produced token id " << tok.token << " outside its vocabulary [0, " << executor_->vocab_size() << ")";
   s.tokens.push_back(tok.token);
   std::vector<TokenOutput> toks(1);
   toks[0].token = tok.token;
@@ -342,7 +345,11 @@ void EngineCore::on_token(Sequence& s, const SampledToken& tok) {
     return;
   }
   bool stopped = false;
-  std::string text = text_push(s.text, s.text.detok->push(tok.token), p.stop, min_reached, &stopped);
+  // Ids past the tokenizer's vocabulary (a model's padded rows, e.g. Qwen2's 152064 vs 151646) have
+  // no text: they add nothing to the output text, as in transformers' decode.
+  const bool has_text = tok.token < tokenizer_->vocab_size();
+  std::string text = text_push(s.text, has_text ? s.text.detok->push(tok.token) : std::string(), p.stop, min_reached,
+                               &stopped);
   if (stopped) {
     finish(s, FinishReason::kStop, text, std::move(toks));
     return;

@@ -133,6 +133,12 @@ void Generation::start_stream(std::string* out) {
   }
 }
 
+// Text of one token for logprobs; ids past the tokenizer's vocabulary (a model's padded rows,
+// e.g. Qwen2's) have none.
+static std::string token_piece(const Tokenizer& t, int32_t id) {
+  return id < t.vocab_size() ? t.token_bytes(id) : std::string();
+}
+
 json Generation::logprobs_delta(const std::vector<TokenOutput>& tokens, ChoiceState& c) const {
   auto bytes_of = [](const std::string& s) {
     json b = json::array();
@@ -142,10 +148,10 @@ json Generation::logprobs_delta(const std::vector<TokenOutput>& tokens, ChoiceSt
   if (chat_) {
     json content = json::array();
     for (const auto& t : tokens) {
-      std::string s = tokenizer_.token_bytes(t.token);
+      std::string s = token_piece(tokenizer_, t.token);
       json top = json::array();
       for (const auto& alt : t.top) {
-        std::string a = tokenizer_.token_bytes(alt.token);
+        std::string a = token_piece(tokenizer_, alt.token);
         top.push_back({{"token", a}, {"logprob", alt.logprob}, {"bytes", bytes_of(a)}});
       }
       content.push_back({{"token", s}, {"logprob", t.logprob}, {"bytes", bytes_of(s)}, {"top_logprobs", top}});
@@ -154,12 +160,12 @@ json Generation::logprobs_delta(const std::vector<TokenOutput>& tokens, ChoiceSt
   }
   json toks = json::array(), lps = json::array(), tops = json::array(), offs = json::array();
   for (const auto& t : tokens) {
-    std::string s = tokenizer_.token_bytes(t.token);
+    std::string s = token_piece(tokenizer_, t.token);
     toks.push_back(s);
     lps.push_back(t.logprob);
     json top = json::object();
     top[s] = t.logprob;
-    for (const auto& alt : t.top) top[tokenizer_.token_bytes(alt.token)] = alt.logprob;
+    for (const auto& alt : t.top) top[token_piece(tokenizer_, alt.token)] = alt.logprob;
     tops.push_back(top);
     offs.push_back(c.text_offset);
     c.text_offset += static_cast<int32_t>(s.size());

@@ -375,5 +375,32 @@ TEST(EngineBatching, ShutdownDrainFinishesInFlight) {
   EXPECT_THROW(e->submit(reqs[0]), Error);
 }
 
+TEST(EngineBatching, IdsPastTheTokenizerVocabularyHaveNoText) {
+  // A model's padded vocabulary rows (Qwen2: 152064 logits, 151646 tokenizer ids) may be sampled:
+  // they are tokens of the output, with no text, never an error.
+  constexpr int32_t kTokVocab = kVocab / 2;
+  EngineConfig c;
+  c.max_batch_tokens = 64;
+  c.max_running = 4;
+  c.prefix_hash_seed = 1234;
+  auto e = Engine::create(std::make_unique<FakeModel>(kVocab, 64, 4096), std::make_unique<FakeTokenizer>(kTokVocab), c);
+  GenerateRequest r;
+  r.prompt_ids = {1, 2, 3, 4, 5};
+  r.params.temperature = 0.0f;
+  r.params.ignore_eos = true;
+  r.params.max_tokens = 48;
+  r.params.logprobs = 3;
+  auto h = e->submit(r);
+  RequestOut out = collect(*h, 1);
+  ASSERT_EQ(out[0].finish, FinishReason::kLength);
+  ASSERT_EQ(out[0].tokens.size(), 48u);
+  std::vector<int32_t> with_text;
+  for (int32_t t : out[0].tokens)
+    if (t < kTokVocab) with_text.push_back(t);
+  EXPECT_LT(with_text.size(), out[0].tokens.size()) << "the fake model never sampled a padded id; pick another prompt";
+  EXPECT_EQ(out[0].text, FakeTokenizer(kTokVocab).decode(with_text, true));
+  expect_baseline(*e);
+}
+
 }  // namespace
 }  // namespace nanoflow
