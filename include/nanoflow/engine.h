@@ -89,6 +89,9 @@ struct EngineConfig {
   int32_t max_queued = 256;         // waiting requests before submit() refuses
   int64_t num_kv_pages = 0;         // 0 = derive from kv_cache_bytes
   int64_t kv_cache_bytes = int64_t{512} << 20;
+  double gpu_memory_utilization = 0.0;  // CUDA: > 0 caps the device's used memory at this fraction of
+                                        // its total when the KV pool is sized (vLLM's flag); 0 = every
+                                        // byte left after weights and workspaces minus a 1 GiB margin
   int32_t max_model_len = 0;        // 0 = model's max_position_embeddings
   bool enable_prefix_caching = true;
   uint64_t prefix_hash_seed = 0;    // 0 = random at start-up

@@ -51,6 +51,7 @@ struct ThroughputOptions {
   int max_running = 512;
   int num_layers = 0;           // > 0: first N layers (quick runs only; not a real-shape number)
   double kv_margin_gib = 1.0;
+  double gpu_memory_utilization = 0.0;  // EngineConfig::gpu_memory_utilization
   bool cuda_graphs = true;      // decode-only iterations through CUDA graphs (CudaExecutorOptions)
   int roofline_iters = 100;
   double temperature = 0.0;
@@ -172,6 +173,7 @@ int run_throughput(const ThroughputOptions& o) {
   ec.backend = o.backend;
   ec.max_batch_tokens = o.max_batch_tokens;
   ec.max_running = o.max_running;
+  ec.gpu_memory_utilization = o.gpu_memory_utilization;
   ec.max_queued = std::max(o.num_prompts, 1) + 16;
   ec.enable_prefix_caching = false;  // random prompts share nothing; keep the pool's accounting plain
   ec.prefix_hash_seed = 1;
@@ -332,6 +334,8 @@ NF_REGISTER_BENCH(bench_throughput, "throughput", "offline throughput (all reque
                     sub->add_option("--max-running", o->max_running, "sequences in the running set");
                     sub->add_option("--num-layers", o->num_layers, "keep only the first N layers (quick checks)");
                     sub->add_option("--kv-margin-gib", o->kv_margin_gib, "GPU memory left free after the KV pool");
+                    sub->add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
+                                    "cap the GPU's used memory at this fraction when sizing the KV pool (0 = off)");
                     sub->add_option("--cuda-graphs", o->cuda_graphs,
                                     "decode-only iterations as CUDA graphs per batch bucket, on | off (default on)");
                     sub->add_option("--roofline-iters", o->roofline_iters, "timed 8192^3 GEMMs for the peak");

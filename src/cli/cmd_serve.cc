@@ -127,6 +127,9 @@ NF_REGISTER_COMMAND(serve_command, "serve", "OpenAI-compatible HTTP server", [](
   sub->add_option("--backend", o->engine.backend, "cpu | cuda")->capture_default_str();
   sub->add_option("--threads", o->engine.num_threads, "CPU backend threads (0 = all cores)")->capture_default_str();
   sub->add_option("--kv-cache-bytes", o->engine.kv_cache_bytes, "KV cache size in bytes")->capture_default_str();
+  sub->add_option("--gpu-memory-utilization", o->engine.gpu_memory_utilization,
+                  "CUDA: cap the GPU's used memory at this fraction when sizing the KV pool (0 = all but 1 GiB)")
+      ->capture_default_str();
   sub->add_option("--num-kv-pages", o->engine.num_kv_pages, "KV pages (overrides --kv-cache-bytes)")->capture_default_str();
   sub->add_flag("--no-prefix-caching", o->no_prefix_caching, "disable the prefix cache");
   sub->add_option("--max-body-bytes", o->server.max_body_bytes, "larger request bodies get 413")->capture_default_str();

@@ -31,6 +31,7 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   mo.max_model_len = config.max_model_len;
   mo.num_kv_pages = config.num_kv_pages;
   mo.kv_margin_bytes = options.kv_margin_bytes;
+  mo.gpu_memory_utilization = config.gpu_memory_utilization;
   mo.num_layers_override = options.num_layers_override;
   mo.autotune_gemms = options.autotune_gemms;
   std::unique_ptr<CudaModel> model = CudaModel::load(config.model_path, mo);

@@ -34,6 +34,7 @@
 #include "kernels/cuda/rope_kv.h"
 #include "loader/weights.h"
 #include "model/cuda_model.h"
+#include "model/kv_budget.h"
 #include "model/presets.h"
 #include "model_kernels.h"
 #include "op_profile.h"
@@ -143,9 +144,12 @@ class CudaModelImpl final : public CudaModel {
     if (opt_.num_kv_pages > 0) {
       num_pages_ = opt_.num_kv_pages;
     } else {
-      NF_CHECK_KIND(ErrorKind::kResource, free_b > opt_.kv_margin_bytes + unit * 16)
-          << "no room for a KV pool: " << free_b / kGiB << " GiB free, margin " << opt_.kv_margin_bytes / kGiB << " GiB";
-      num_pages_ = static_cast<int64_t>((free_b - opt_.kv_margin_bytes) / unit) - 1;
+      // The scratch page of padded decode sequences comes out of the same budget (- 1 below).
+      const int64_t fit = kv_pool_pages(free_b, total_b, opt_.kv_margin_bytes, opt_.gpu_memory_utilization, unit);
+      NF_CHECK_KIND(ErrorKind::kResource, fit > 16)
+          << "no room for a KV pool: " << free_b / kGiB << " GiB free of " << total_b / kGiB << " GiB, margin "
+          << opt_.kv_margin_bytes / kGiB << " GiB, gpu_memory_utilization " << opt_.gpu_memory_utilization;
+      num_pages_ = fit - 1;
     }
     // One page more than reported: the scratch page of padded decode sequences (index num_pages_).
     alloc_pages_ = num_pages_ + 1;

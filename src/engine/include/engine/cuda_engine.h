@@ -28,7 +28,8 @@ struct CudaEngineParts {
 
 // model_path: HF folder, .gguf or preset:<name> (tokenizer from the preset's real tokenizer.json).
 // KV pool: config.num_kv_pages when set, else all memory left after weights and workspaces minus
-// the margin (config.kv_cache_bytes is a CPU-backend setting and is ignored here).
+// the margin, capped by config.gpu_memory_utilization when set (model/kv_budget.h;
+// config.kv_cache_bytes is a CPU-backend setting and is ignored here).
 std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const CudaEngineOptions& options = {},
                                            CudaEngineParts* parts = nullptr);
 

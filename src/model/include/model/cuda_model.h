@@ -46,6 +46,7 @@ struct CudaModelOptions {
   int32_t max_model_len = 0;        // 0 = the config's max_position_embeddings (page-table room)
   int64_t num_kv_pages = 0;         // 0 = every byte left after weights/workspaces minus the margin
   size_t kv_margin_bytes = size_t{1} << 30;  // left free for the driver, cuBLASLt, graphs, peers
+  double gpu_memory_utilization = 0.0;       // > 0: also cap used memory at this fraction (kv_budget.h)
   bool autotune_gemms = true;       // time cuBLASLt candidates per m bucket at start-up
   int32_t num_layers_override = 0;  // > 0: keep only the first N layers (reduced models for tests)
   uint64_t preset_seed = 0x6e616e6f666c6f77ull;  // random-weight presets: init seed
