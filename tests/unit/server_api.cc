@@ -118,6 +118,25 @@ TEST(ServerApi, StopStringsAreExcluded) {
   EXPECT_EQ(text, "abc");
 }
 
+// A model's padded vocabulary rows (ids past the tokenizer's) may show up among the top
+// alternatives: they are rendered as tokens without text, not as an error.
+TEST(ServerApi, LogprobsOfPaddedVocabularyIdsHaveNoText) {
+  FakeEngineConfig ec;
+  ec.padded_rows = 4;
+  TestServer s({}, ec);
+  auto r = s.post("/v1/completions", R"({"prompt": "abc", "max_tokens": 2, "logprobs": 2})");
+  ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no response");
+  json tops = body_of(r)["choices"][0]["logprobs"]["top_logprobs"];
+  ASSERT_EQ(tops.size(), 2u);
+  EXPECT_TRUE(tops[0].contains("")) << tops[0].dump();
+  auto c = s.post("/v1/chat/completions",
+                  R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1, "logprobs": true, "top_logprobs": 2})");
+  ASSERT_TRUE(c && c->status == 200) << (c ? c->body : "no response");
+  json alt = body_of(c)["choices"][0]["logprobs"]["content"][0]["top_logprobs"][1];
+  EXPECT_EQ(alt["token"], "");
+  EXPECT_EQ(alt["bytes"], json::array());
+}
+
 TEST(ServerApi, LogprobsShapes) {
   TestServer s;
   auto r = s.post("/v1/completions", R"({"prompt": "abc", "max_tokens": 3, "logprobs": 2})");

@@ -38,7 +38,10 @@ class ByteTokenizer : public Tokenizer {
     }
     return s;
   }
-  std::string token_bytes(int32_t id) const override { return id == kEos ? "</s>" : std::string(1, static_cast<char>(id)); }
+  std::string token_bytes(int32_t id) const override {
+    NF_CHECK_INPUT(id >= 0 && id <= kEos) << "id " << id;  // as the real tokenizers refuse
+    return id == kEos ? "</s>" : std::string(1, static_cast<char>(id));
+  }
   std::string id_to_token(int32_t id) const override { return token_bytes(id); }
   std::optional<int32_t> token_to_id(std::string_view t) const override {
     if (t.size() == 1) return static_cast<unsigned char>(t[0]);
@@ -61,13 +64,16 @@ struct FakeEngineConfig {
   int32_t max_running = 8;
   int32_t max_queued = 64;
   std::chrono::milliseconds iteration{2};
+  // > 0: the model has this many vocabulary rows past the tokenizer's (padded rows, as Qwen2's),
+  // and the last top-logprob alternative of every token is the first of them.
+  int32_t padded_rows = 0;
 };
 
 class FakeEngine : public Engine {
  public:
   explicit FakeEngine(FakeEngineConfig c = {}) : cfg_(c) {
     config_.name = "fake";
-    config_.vocab_size = ByteTokenizer::kEos + 1;
+    config_.vocab_size = ByteTokenizer::kEos + 1 + cfg_.padded_rows;
     thread_ = std::thread([this] { loop(); });
   }
   ~FakeEngine() override { shutdown(false); }
@@ -205,6 +211,7 @@ class FakeEngine : public Engine {
     out.token = tok;
     out.logprob = -0.5f;
     for (int32_t k = 0; k < std::max(0, r.req.params.logprobs); ++k) out.top.push_back({(tok + k) % 256, -0.5f - static_cast<float>(k)});
+    if (cfg_.padded_rows > 0 && !out.top.empty()) out.top.back().token = ByteTokenizer::kEos + 1;
     ev.tokens.push_back(out);
     FinishReason fin = FinishReason::kNone;
     size_t keep = ch.text.size();
