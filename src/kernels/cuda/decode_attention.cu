@@ -976,20 +976,24 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
   }
 }
 
-// SMs of the current device, cached per ordinal (asked on every default launch).
-int device_sm_count() {
+}  // namespace
+
+namespace decode_detail {
+
+cudaError_t device_sm_count(int* n) {
   static std::array<std::atomic<int>, 64> cache{};
   int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= static_cast<int>(cache.size())) return 0;
-  int n = cache[static_cast<size_t>(dev)].load(std::memory_order_relaxed);
-  if (n == 0) {
-    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return 0;
-    cache[static_cast<size_t>(dev)].store(n, std::memory_order_relaxed);
-  }
-  return n;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e != cudaSuccess) return e;
+  const bool cached = dev >= 0 && dev < static_cast<int>(cache.size());
+  *n = cached ? cache[static_cast<size_t>(dev)].load(std::memory_order_relaxed) : 0;
+  if (*n > 0) return cudaSuccess;
+  e = cudaDeviceGetAttribute(n, cudaDevAttrMultiProcessorCount, dev);
+  if (e == cudaSuccess && cached) cache[static_cast<size_t>(dev)].store(*n, std::memory_order_relaxed);
+  return e;
 }
 
-}  // namespace
+}  // namespace decode_detail
 
 cudaError_t launch_decode_attention(const DecodeAttentionParams& params, cudaStream_t stream) {
   if (params.num_seqs == 0) return cudaSuccess;
@@ -998,7 +1002,9 @@ cudaError_t launch_decode_attention(const DecodeAttentionParams& params, cudaStr
   // 92%); on a share of the SMs (sm_count below the device's) the TMA ring of variant 33 (24 SMs:
   // 72% of a streaming read on the same share; 13: 53%), where the pool's extent is known.
   DecodeAttentionParams p = params;
-  if (p.variant == 0 && p.sm_count > 0 && p.sm_count < device_sm_count() && decode_attention_tma_supported(p)) {
+  int device_sms = 0;
+  if (p.variant == 0 && p.sm_count > 0 && decode_detail::device_sm_count(&device_sms) == cudaSuccess &&
+      p.sm_count < device_sms && decode_attention_tma_supported(p)) {
     p.variant = 33;
   }
   cudaError_t e = p.head_dim == 128 ? launch_d<128>(p, stream)

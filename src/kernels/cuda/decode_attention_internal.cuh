@@ -48,6 +48,10 @@ __device__ __forceinline__ void store_merged(const DecodeAttentionParams& p, con
   }
 }
 
+// SMs of the current device, cached per ordinal: the default launch asks on every call (is the
+// call's sm_count a share?), the persistent TMA variants to size their grid.
+cudaError_t device_sm_count(int* n);
+
 }  // namespace decode_detail
 
 // TMA-fed variants (27+, decode_attention_tma.cu). decode_attention_tma_supported says whether the

@@ -605,19 +605,27 @@ cudaError_t pool_tensor_map(const void* base, int d, int hkv, int num_pages, CUt
   return cudaSuccess;
 }
 
+// What every TMA launch needs first: the tensor maps of both pools and the kernel's shared memory
+// (its dynamic size, and the carveout at its maximum).
+template <int D, class Kernel>
+cudaError_t prepare_tma_launch(Kernel kernel, int smem, const DecodeAttentionParams& p, CUtensorMap* tk,
+                               CUtensorMap* tv) {
+  cudaError_t e = pool_tensor_map(p.k_cache, D, p.hkv, p.num_pages, tk);
+  if (e != cudaSuccess) return e;
+  e = pool_tensor_map(p.v_cache, D, p.hkv, p.num_pages, tv);
+  if (e != cudaSuccess) return e;
+  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return e;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+}
+
 template <int D, int kWarps, int kStages, int kMinBlocks, bool kSplitKV = false>
 cudaError_t launch_tma(const DecodeAttentionParams& p, cudaStream_t stream) {
   constexpr int smem = tma_smem_bytes<D, kWarps, kStages, kSplitKV>();
   static_assert(kMinBlocks * (smem + 1024) <= 228 * 1024, "CTAs per SM fit the shared memory of an SM");
-  CUtensorMap tk, tv;
-  cudaError_t e = pool_tensor_map(p.k_cache, D, p.hkv, p.num_pages, &tk);
-  if (e != cudaSuccess) return e;
-  e = pool_tensor_map(p.v_cache, D, p.hkv, p.num_pages, &tv);
-  if (e != cudaSuccess) return e;
   auto kernel = decode_attention_tma_kernel<D, kWarps, kStages, kMinBlocks, kSplitKV>;
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (e != cudaSuccess) return e;
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  CUtensorMap tk, tv;
+  const cudaError_t e = prepare_tma_launch<D>(kernel, smem, p, &tk, &tv);
   if (e != cudaSuccess) return e;
   kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p, tk, tv);
   return cudaGetLastError();
@@ -632,15 +640,9 @@ cudaError_t launch_tma_persistent(const DecodeAttentionParams& p, cudaStream_t s
   const int64_t items = static_cast<int64_t>(p.num_seqs) * p.hkv * p.num_splits;
   if (items > INT32_MAX) return cudaErrorInvalidValue;
   const int smem = persistent_smem_bytes<D, kWarps, kStages, kSplitKV>(p.hq / p.hkv);
-  CUtensorMap tk, tv;
-  cudaError_t e = pool_tensor_map(p.k_cache, D, p.hkv, p.num_pages, &tk);
-  if (e != cudaSuccess) return e;
-  e = pool_tensor_map(p.v_cache, D, p.hkv, p.num_pages, &tv);
-  if (e != cudaSuccess) return e;
   auto kernel = decode_attention_tma_persistent_kernel<D, kWarps, kStages, kMinBlocks, kSplitKV>;
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (e != cudaSuccess) return e;
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  CUtensorMap tk, tv;
+  cudaError_t e = prepare_tma_launch<D>(kernel, smem, p, &tk, &tv);
   if (e != cudaSuccess) return e;
   int per_sm = 0;
   e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem);
@@ -648,10 +650,7 @@ cudaError_t launch_tma_persistent(const DecodeAttentionParams& p, cudaStream_t s
   if (per_sm < 1) return cudaErrorInvalidConfiguration;
   int sms = p.sm_count;
   if (sms <= 0) {
-    int dev = 0;
-    e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) return e;
-    e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    e = decode_detail::device_sm_count(&sms);
     if (e != cudaSuccess) return e;
   }
   const int grid = static_cast<int>(std::min<int64_t>(items, static_cast<int64_t>(per_sm) * sms));
