@@ -60,7 +60,6 @@ bool OpProfiler::begin(IterKind kind, int64_t tokens, cudaStream_t stream) {
   active_ = true;
   kind_ = kind;
   tokens_ = tokens;
-  marks_.clear();
   NF_CUDA_CHECK(cudaEventRecord(event(0), stream)) << "profiler event";
   return true;
 }
@@ -69,18 +68,14 @@ void OpProfiler::mark(Op op, double flops, double bytes, cudaStream_t stream) {
   if (!active_) return;
   marks_.push_back({op, flops, bytes});
   NF_CUDA_CHECK(cudaEventRecord(event(marks_.size()), stream)) << "profiler event";
-  pending_ = true;
-  pending_kind_ = kind_;
-  pending_tokens_ = tokens_;
 }
 
 void OpProfiler::harvest() {
-  if (!pending_) return;
-  pending_ = false;
+  if (marks_.empty()) return;  // nothing recorded since the last harvest
   NF_CUDA_CHECK(cudaEventSynchronize(event(marks_.size()))) << "profiler harvest";
-  const size_t k = static_cast<size_t>(pending_kind_);
+  const size_t k = static_cast<size_t>(kind_);
   ++iters_[k];
-  tokens_acc_[k] += pending_tokens_;
+  tokens_acc_[k] += tokens_;
   for (size_t i = 0; i < marks_.size(); ++i) {
     float ms = 0.f;
     NF_CUDA_CHECK(cudaEventElapsedTime(&ms, event(i), event(i + 1))) << "profiler elapsed";
@@ -91,6 +86,7 @@ void OpProfiler::harvest() {
     ++a.calls;
     total_ms_[k] += ms;
   }
+  marks_.clear();
 }
 
 std::string OpProfiler::report() {

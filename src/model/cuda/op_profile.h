@@ -58,13 +58,10 @@ class OpProfiler {
   int every_ = 0;
   int64_t forwards_ = 0;
   bool active_ = false;
-  IterKind kind_ = IterKind::kMixed;
+  IterKind kind_ = IterKind::kMixed;  // of the profiled forward whose marks_ are unread
   int64_t tokens_ = 0;
   std::vector<cudaEvent_t> events_;  // [0] = begin, then one per mark
-  std::vector<Mark> marks_;
-  bool pending_ = false;             // events_ / marks_ hold an unread profiled forward
-  IterKind pending_kind_ = IterKind::kMixed;
-  int64_t pending_tokens_ = 0;
+  std::vector<Mark> marks_;          // of the last profiled forward, until harvested
   std::array<std::array<Acc, static_cast<size_t>(Op::kCount)>, static_cast<size_t>(IterKind::kCount)> acc_{};
   std::array<int64_t, static_cast<size_t>(IterKind::kCount)> iters_{}, tokens_acc_{};
   std::array<double, static_cast<size_t>(IterKind::kCount)> total_ms_{};
