@@ -357,15 +357,11 @@ struct OpsBench {
         lens += (s ? "+" : "") + std::to_string(c.seqs[s].len);
         cached += (s ? "+" : "") + std::to_string(c.seqs[s].cached);
       }
-      for (int variant = 0; variant <= cuda::kPrefillAttentionVariants; ++variant) {  // 0: the default
-        p.variant = variant;
-        auto t = time(main_stream.get(), 10, [&](int) { cuda::prefill_attention(p, main_stream.get()); });
-        const double tf = flop / (t.median_ms * 1e-3) / 1e12;
-        record("prefill_attn", c.name + " v" + std::to_string(variant), dev.sm_count, t.median_ms, tf, 0,
-               "causal FLOPs only");
-        acc.push_back({{"seqs", n}, {"len", lens}, {"cached", cached}, {"shape", c.name}, {"variant", variant},
-                       {"ms", t.median_ms}, {"tflops", tf}});
-      }
+      auto t = time(main_stream.get(), 10, [&](int) { cuda::prefill_attention(p, main_stream.get()); });
+      const double tf = flop / (t.median_ms * 1e-3) / 1e12;
+      record("prefill_attn", c.name, dev.sm_count, t.median_ms, tf, 0, "causal FLOPs only");
+      acc.push_back({{"seqs", n}, {"len", lens}, {"cached", cached}, {"shape", c.name}, {"ms", t.median_ms},
+                     {"tflops", tf}});
     }
     summary["prefill_attention"] = acc;
   }

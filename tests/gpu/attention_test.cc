@@ -150,9 +150,8 @@ TEST(GpuAttention, PrefillChunkedCausalMatchesCpu) {
       {32, 8, 128, {{37, 500}, {128, 1000}, {1, 300}, {200, 263}}},       // chunks after a cached prefix
       {9, 3, 64, {{300, 300}, {17, 40}, {63, 127}}},                      // SmolLM2 heads
       {8, 8, 128, {{1000, 2000}}},
-      // G = 4 and 8 (paired heads in variant 1), G = 1 and 3 (one head per CTA), head_dim 64 and 128:
-      // chunks after cached prefixes that are not tile-aligned, q lengths off the 64-row tile,
-      // a chunk longer than three K/V stages, many sequences.
+      // G = 1, 4 and 8, head_dim 64 and 128: chunks after cached prefixes that are not tile-aligned,
+      // q lengths off the 64-row tile, long chunks, many sequences.
       {32, 8, 128, {{1024, 1024}, {344, 1024}}},                          // mixed-iteration-like
       {32, 8, 64, {{37, 500}, {128, 1000}, {1, 300}, {200, 263}, {70, 70}}},
       {64, 8, 128, {{130, 130}, {65, 1601}, {3, 19}}},                    // G = 8
@@ -160,9 +159,8 @@ TEST(GpuAttention, PrefillChunkedCausalMatchesCpu) {
       {8, 2, 128, {{1, 1}, {2, 2}, {63, 63}, {64, 64}, {65, 80}, {127, 200}, {128, 129}, {5, 700},
                    {300, 301}, {33, 97}, {16, 1040}, {100, 164}}},           // many sequences
   };
-  for (int variant = 0; variant <= cuda::kPrefillAttentionVariants; ++variant)
   for (auto& c : cases) {
-    SCOPED_TRACE(testing::Message() << "variant=" << variant << " hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d);
+    SCOPED_TRACE(testing::Message() << "hq=" << c.hq << " hkv=" << c.hkv << " d=" << c.d);
     AttnSetup s(c.seqs, c.hq, c.hkv, c.d, rng);
     const int T = s.L.q_start.back();
     auto tiles = cuda::plan_prefill_attention(s.L.q_start, s.L.kv_len);
@@ -170,7 +168,6 @@ TEST(GpuAttention, PrefillChunkedCausalMatchesCpu) {
     DeviceBuffer dout(size_t(T) * c.hq * c.d * 2);
     poison(dout);
     cuda::PrefillAttentionParams p;
-    p.variant = variant;
     p.q = s.dq.as<bf16>();
     p.k_cache = s.dk.as<bf16>();
     p.v_cache = s.dv.as<bf16>();
@@ -198,12 +195,6 @@ TEST(GpuAttention, RejectsUnsupportedHeads) {
   EXPECT_THROW(cuda::decode_attention(p, nullptr), Error);
   cuda::PrefillAttentionParams q;
   q.head_dim = 80;
-  EXPECT_THROW(cuda::prefill_attention(q, nullptr), Error);
-  q.head_dim = 128;
-  q.hq = 32;
-  q.hkv = 8;
-  q.scale = 1.f;  // everything valid but the variant
-  q.variant = cuda::kPrefillAttentionVariants + 1;
   EXPECT_THROW(cuda::prefill_attention(q, nullptr), Error);
   EXPECT_THROW(cuda::plan_prefill_attention({0, 5}, {3}), Error);  // kv shorter than the chunk
 }

@@ -44,7 +44,6 @@ void prefill_attention(const PrefillAttentionParams& p, cudaStream_t stream) {
   NF_CHECK_INPUT(p.hq > 0 && p.hkv > 0 && p.hq % p.hkv == 0 && p.hq <= 65535)
       << "prefill_attention hq=" << p.hq << " hkv=" << p.hkv;
   NF_CHECK_INPUT(p.scale > 0.f) << "scale " << p.scale;
-  NF_CHECK_INPUT(p.variant >= 0 && p.variant <= kPrefillAttentionVariants) << "prefill_attention variant " << p.variant;
   NF_CHECK_PTR(p.q);
   NF_CHECK_PTR(p.k_cache);
   NF_CHECK_PTR(p.v_cache);

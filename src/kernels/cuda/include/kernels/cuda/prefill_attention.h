@@ -6,10 +6,9 @@
 // Our own tensor-core kernel (mma.sync m16n8k16 bf16, f32 accumulate; FlashAttention-2 style online
 // softmax): a CTA of 4 warps takes 64 query rows of one head, each warp 16 rows; K/V tiles of 64
 // tokens are gathered from pages into shared memory with cp.async, double-buffered. Heads of a GQA
-// group share K/V through L2 (variant 0, the default). Variant 1 puts 2 query heads of a GQA group
-// in one CTA of 8 warps (1 head, 4 warps, where hq / hkv is odd), so each K/V tile in shared memory
-// serves both, with a 3-stage K/V ring and the causal mask work skipped above and below the
-// diagonal. Both variants take the same tile list. Work list: plan_prefill_attention turns q_start into (sequence,
+// group share K/V through L2 (pairing a group's heads in one 8-warp CTA to share each K/V tile in
+// shared memory was measured slower everywhere on an H200 and removed; docs/perf/RESULTS.md).
+// Work list: plan_prefill_attention turns q_start into (sequence,
 // first query row) tiles, heaviest first, uploaded by the caller (plan outside graph capture).
 #pragma once
 #include <cuda_bf16.h>
@@ -34,10 +33,7 @@ struct PrefillAttentionParams {
   int hq = 0, hkv = 0;
   int head_dim = 128;                      // 64 or 128
   float scale = 0.f;
-  int variant = 0;                         // 0: one head per CTA; 1: GQA heads paired per CTA
 };
-
-inline constexpr int kPrefillAttentionVariants = 1;  // highest variant number
 
 inline constexpr int kPrefillTileRows = 64;
 // Host: tiles for q_start (num_seqs + 1 entries) and kv_len, heaviest (most keys) first.
