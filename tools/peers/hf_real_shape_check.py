@@ -16,12 +16,31 @@ Steps (all on one machine, one process at a time on the GPU):
   measured against it, so the bf16 drift of the model itself (large for random weights, growing
   with depth) is known next to ours.
 
+  Options:
+  --init hf|scaled  hf (default): transformers' own init, normal std initializer_range (0.02)
+     everywhere, which makes a deep random model chaotic (bf16 rounding alone moves the logits by
+     several percent at 32 layers). scaled: the Megatron-LM / GPT-2 scaled init, every
+     residual-output projection (o_proj, down_proj, Mixtral's experts' w2) multiplied after the hf
+     init by 1/sqrt(2 * L), L the real config's layer count even when --num-layers builds fewer (a
+     reduced model is then the real one's first layers); applied before saving, so ours loads the
+     same weights. Measured (init_conditioning_experiment.py, Llama-3-8B widths, CPU): it does NOT
+     reduce the bf16 drift (transformers bf16 vs f32 median 0.017/0.023/0.034 at 2/4/8 layers, the
+     same as hf to 2 digits): in a pre-norm model every branch sees only RMS-normalized input, so
+     scaling all residual outputs by c equals scaling the embedding by 1/c (up to the norm's eps);
+     the drift comes from the q/k/gate/up gains, which it leaves alone.
+  --peer-sdpa  also runs transformers in --dtype with attn_implementation="sdpa" on the same
+     weights: how far two correct implementations of the same dtype are apart (sdpa vs eager
+     relative error, identical greedy continuations; sdpa vs f32).
+  --skip-nanoflow  transformers' runs only (no binary needed; the ours fields are null).
+
   python tools/peers/hf_real_shape_check.py --config-dir Meta-Llama-3-8B-Instruct --work-dir /tmp/l3 \
-      --nanoflow .gpuengine/bin/nanoflow --output-json l3.json
+      --nanoflow .gpuengine/bin/nanoflow --init scaled --peer-sdpa --output-json l3.json
 Local plumbing check (CPU, f32, tiny config): --device cpu --dtype float32 --backend cpu.
+See also init_conditioning_experiment.py (bf16 vs f32 and sdpa vs eager by init and depth, CPU).
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import time
@@ -32,11 +51,33 @@ import transformers
 from transformers import AutoConfig, AutoModelForCausalLM
 
 
+def scale_residual_outputs(model, real_layers):
+    """Scaled init: multiplies every residual-output projection's weight (o_proj, down_proj, experts'
+    w2, or transformers 5's fused experts.down_proj [E, hidden, intermediate]; never biases or norms)
+    by 1/sqrt(2 * real_layers). Returns how many tensors were scaled."""
+    s = 1.0 / math.sqrt(2 * real_layers)
+    n = 0
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            base = name[:-len(".weight")] if name.endswith(".weight") else name
+            if base.rsplit(".", 1)[-1] in ("o_proj", "down_proj", "w2") and not name.endswith(".bias"):
+                p.mul_(s)
+                n += 1
+    return n
+
+
+def set_attn(model, impl):
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation(impl)
+    else:  # older transformers
+        model.config._attn_implementation = impl
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config-dir", required=True)
     ap.add_argument("--work-dir", required=True)
-    ap.add_argument("--nanoflow", required=True, help="the nanoflow binary")
+    ap.add_argument("--nanoflow", default="", help="the nanoflow binary")
     ap.add_argument("--backend", default="cuda")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
@@ -47,7 +88,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output-json", default="")
     ap.add_argument("--no-f32-reference", action="store_true", help="skip the f32 calibration run")
+    ap.add_argument("--init", default="hf", choices=["hf", "scaled"],
+                    help="hf: transformers' init; scaled: residual-output projections x 1/sqrt(2*L_real)")
+    ap.add_argument("--peer-sdpa", action="store_true",
+                    help="also run transformers with sdpa attention on the same weights")
+    ap.add_argument("--skip-nanoflow", action="store_true", help="transformers' runs only")
     a = ap.parse_args()
+    if not a.skip_nanoflow and not a.nanoflow:
+        ap.error("--nanoflow is required unless --skip-nanoflow")
     dtype = getattr(torch, a.dtype)
     os.makedirs(a.work_dir, exist_ok=True)
     model_dir = os.path.join(a.work_dir, "model")
@@ -55,11 +103,13 @@ def main():
 
     torch.manual_seed(a.seed)
     cfg = AutoConfig.from_pretrained(a.config_dir)
+    real_layers = cfg.num_hidden_layers
     if a.num_layers > 0:
         cfg.num_hidden_layers = a.num_layers
     with torch.device(a.device):
         model = AutoModelForCausalLM.from_config(cfg, torch_dtype=dtype, attn_implementation="eager")
     model.eval()
+    scaled_tensors = scale_residual_outputs(model, real_layers) if a.init == "scaled" else 0
     model.save_pretrained(model_dir, safe_serialization=True)
 
     vocab = cfg.vocab_size
@@ -82,6 +132,11 @@ def main():
     # f32 run is the exact reference, and the bf16 run's own distance from it calibrates what
     # bf16 arithmetic alone costs on this model (random weights drift chaotically with depth).
     hf_logits, hf_greedy = run_hf(model)
+    sdpa_logits, sdpa_greedy = None, None
+    if a.peer_sdpa:  # a second correct implementation in the same dtype, same weights
+        set_attn(model, "sdpa")
+        sdpa_logits, sdpa_greedy = run_hf(model)
+        set_attn(model, "eager")
     ref_logits, ref_greedy = (hf_logits, hf_greedy)
     if a.dtype != "float32" and not a.no_f32_reference:
         model = model.float()
@@ -93,26 +148,32 @@ def main():
     if a.device == "cuda":
         torch.cuda.empty_cache()
     t1 = time.time()
-    ours_bin = os.path.join(a.work_dir, "ours.bin")
-    ours_json = os.path.join(a.work_dir, "ours.json")
-    subprocess.run([a.nanoflow, "dump-logits", "--model", model_dir, "--backend", a.backend, "--prompts",
-                    os.path.join(a.work_dir, "prompts.json"), "--new-tokens", str(a.new_tokens),
-                    "--out-logits", ours_bin, "--out-json", ours_json], check=True)
-    t_ours = time.time() - t1
-    ours_logits = np.fromfile(ours_bin, dtype=np.float32).reshape(a.num_prompts, vocab)
-    ours_greedy = json.load(open(ours_json))["greedy"]
+    ours_logits, ours_greedy, t_ours = None, None, None
+    if not a.skip_nanoflow:
+        ours_bin = os.path.join(a.work_dir, "ours.bin")
+        ours_json = os.path.join(a.work_dir, "ours.json")
+        subprocess.run([a.nanoflow, "dump-logits", "--model", model_dir, "--backend", a.backend, "--prompts",
+                        os.path.join(a.work_dir, "prompts.json"), "--new-tokens", str(a.new_tokens),
+                        "--out-logits", ours_bin, "--out-json", ours_json], check=True)
+        t_ours = time.time() - t1
+        ours_logits = np.fromfile(ours_bin, dtype=np.float32).reshape(a.num_prompts, vocab)
+        ours_greedy = json.load(open(ours_json))["greedy"]
 
     def rel_err(x, y):
+        if x is None or y is None:
+            return None
         r = [float(np.linalg.norm(x[i] - y[i]) / np.linalg.norm(y[i])) for i in range(a.num_prompts)]
         return {"max": max(r), "median": float(np.median(r))}
 
     def same(x, y):
+        if x is None or y is None:
+            return None
         return sum(1 for i in range(a.num_prompts) if x[i] == y[i])
 
-    rel = rel_err(ours_logits, hf_logits)
+    rel = rel_err(ours_logits, hf_logits) or {"max": None, "median": None}
     identical = same(ours_greedy, hf_greedy)
     divergences = []
-    diverging = [i for i in range(a.num_prompts) if ours_greedy[i] != ref_greedy[i]]
+    diverging = [] if ours_greedy is None else [i for i in range(a.num_prompts) if ours_greedy[i] != ref_greedy[i]]
     if diverging:
         # Near-ties are judged in the exact (f32) reference's own logits at the divergence point.
         ref_dtype = torch.float32 if not a.no_f32_reference else dtype
@@ -137,20 +198,43 @@ def main():
         "transformers": transformers.__version__, "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu",
         "config_dir": a.config_dir, "num_layers": cfg.num_hidden_layers, "dtype": a.dtype,
+        "init": a.init, "real_num_layers": real_layers, "scaled_tensors": scaled_tensors,
+        "residual_output_scale": 1.0 / math.sqrt(2 * real_layers) if a.init == "scaled" else 1.0,
         "backend": a.backend, "num_prompts": a.num_prompts, "prompt_len": a.prompt_len, "new_tokens": a.new_tokens,
         # ours vs transformers in --dtype (the acceptance comparison)
         "logits_rel_err_max": rel["max"], "logits_rel_err_median": rel["median"],
-        "greedy_identical": identical, "greedy_identical_fraction": identical / a.num_prompts,
+        "greedy_identical": identical,
+        "greedy_identical_fraction": identical / a.num_prompts if identical is not None else None,
         # calibration against the f32 reference (same weights upcast)
         "ours_vs_f32": rel_err(ours_logits, ref_logits),
         "hf_vs_f32": rel_err(hf_logits, ref_logits),
         "greedy_identical_ours_vs_f32": same(ours_greedy, ref_greedy),
         "greedy_identical_hf_vs_f32": same(hf_greedy, ref_greedy),
         "divergences_vs_f32": divergences,
+        # --peer-sdpa: transformers sdpa vs transformers eager, same dtype and weights
+        "peer_sdpa": a.peer_sdpa,
+        "sdpa_vs_eager": rel_err(sdpa_logits, hf_logits),
+        "greedy_identical_sdpa_vs_eager": same(sdpa_greedy, hf_greedy),
+        "sdpa_vs_f32": rel_err(sdpa_logits, ref_logits),
+        "greedy_identical_sdpa_vs_f32": same(sdpa_greedy, ref_greedy),
         "divergence_gap_over_row_std_max": max(gaps) if gaps else None,
         "hf_s": t_hf, "ours_s": t_ours,
     }
     print(json.dumps(res, indent=2))
+
+    def fmt(r):
+        return "n/a" if r is None else f"median {r['median']:.4g} max {r['max']:.4g}"
+
+    def cnt(k):
+        return "n/a" if k is None else f"{k}/{a.num_prompts}"
+    print(f"\nsummary ({cfg.num_hidden_layers} layers, {a.dtype}, init {a.init}; logits rel err, greedy identical "
+          f"over {a.new_tokens} tokens):")
+    print(f"  ours vs hf eager   {fmt(rel_err(ours_logits, hf_logits))}  {cnt(identical)}")
+    print(f"  ours vs f32        {fmt(res['ours_vs_f32'])}  {cnt(res['greedy_identical_ours_vs_f32'])}")
+    print(f"  hf eager vs f32    {fmt(res['hf_vs_f32'])}  {cnt(res['greedy_identical_hf_vs_f32'])}")
+    if a.peer_sdpa:
+        print(f"  hf sdpa vs eager   {fmt(res['sdpa_vs_eager'])}  {cnt(res['greedy_identical_sdpa_vs_eager'])}")
+        print(f"  hf sdpa vs f32     {fmt(res['sdpa_vs_f32'])}  {cnt(res['greedy_identical_sdpa_vs_f32'])}")
     if a.output_json:
         with open(a.output_json, "w") as f:
             json.dump(res, f, indent=2)
