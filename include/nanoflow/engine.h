@@ -93,6 +93,7 @@ struct EngineConfig {
                                         // its total when the KV pool is sized (vLLM's flag); 0 = every
                                         // byte left after weights and workspaces minus a 1 GiB margin
   int32_t max_model_len = 0;        // 0 = model's max_position_embeddings
+  std::string schedule_path;        // CUDA: a pipeline schedule (JSON, tools/schedules/); "" = sequential
   bool enable_prefix_caching = true;
   uint64_t prefix_hash_seed = 0;    // 0 = random at start-up
 };

@@ -53,6 +53,7 @@ struct ThroughputOptions {
   double kv_margin_gib = 1.0;
   double gpu_memory_utilization = 0.0;  // EngineConfig::gpu_memory_utilization
   bool cuda_graphs = true;      // decode-only iterations through CUDA graphs (CudaExecutorOptions)
+  std::string schedule;         // EngineConfig::schedule_path
   int roofline_iters = 100;
   double temperature = 0.0;
   uint64_t seed = 0;
@@ -174,6 +175,7 @@ int run_throughput(const ThroughputOptions& o) {
   ec.max_batch_tokens = o.max_batch_tokens;
   ec.max_running = o.max_running;
   ec.gpu_memory_utilization = o.gpu_memory_utilization;
+  ec.schedule_path = o.schedule;
   ec.max_queued = std::max(o.num_prompts, 1) + 16;
   ec.enable_prefix_caching = false;  // random prompts share nothing; keep the pool's accounting plain
   ec.prefix_hash_seed = 1;
@@ -292,6 +294,8 @@ int run_throughput(const ThroughputOptions& o) {
     res["cuda_graphs"] = o.cuda_graphs;
     res["graph_replays"] = gpu1.graph_replays - gpu0.graph_replays;
     res["eager_iterations"] = gpu1.eager_iterations - gpu0.eager_iterations;
+    res["scheduled_iterations"] = gpu1.scheduled_iterations - gpu0.scheduled_iterations;
+    res["schedule"] = o.schedule.empty() ? std::string("sequential") : o.schedule;
     const CudaGraphStats gs = parts.model->graph_stats();
     res["graph_captures"] = gs.captures;
     res["graph_capture_ms"] = gs.capture_ms;
@@ -338,6 +342,8 @@ NF_REGISTER_BENCH(bench_throughput, "throughput", "offline throughput (all reque
                                     "cap the GPU's used memory at this fraction when sizing the KV pool (0 = off)");
                     sub->add_option("--cuda-graphs", o->cuda_graphs,
                                     "decode-only iterations as CUDA graphs per batch bucket, on | off (default on)");
+                    sub->add_option("--schedule", o->schedule,
+                                    "CUDA: pipeline schedule JSON (tools/schedules/); default the sequential one");
                     sub->add_option("--roofline-iters", o->roofline_iters, "timed 8192^3 GEMMs for the peak");
                     sub->add_option("--temperature", o->temperature, "0 = greedy");
                     sub->add_option("--seed", o->seed, "prompt and sampling seed");

@@ -130,6 +130,8 @@ NF_REGISTER_COMMAND(serve_command, "serve", "OpenAI-compatible HTTP server", [](
   sub->add_option("--gpu-memory-utilization", o->engine.gpu_memory_utilization,
                   "CUDA: cap the GPU's used memory at this fraction when sizing the KV pool (0 = all but 1 GiB)")
       ->capture_default_str();
+  sub->add_option("--schedule", o->engine.schedule_path,
+                  "CUDA: pipeline schedule JSON (tools/schedules/); default the sequential one");
   sub->add_option("--num-kv-pages", o->engine.num_kv_pages, "KV pages (overrides --kv-cache-bytes)")->capture_default_str();
   sub->add_flag("--no-prefix-caching", o->no_prefix_caching, "disable the prefix cache");
   sub->add_option("--max-body-bytes", o->server.max_body_bytes, "larger request bodies get 413")->capture_default_str();

@@ -1,6 +1,10 @@
 #if defined(NANOFLOW_HAVE_CUDA)
 #include "engine/cuda_engine.h"
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/cuda_executor.h"
@@ -10,6 +14,22 @@
 #include "model/presets.h"
 
 namespace nanoflow::engine {
+namespace {
+
+// A schedule file; validated against the model once its layer count is known.
+PipelineSchedule read_schedule(const std::string& path) {
+  std::ifstream f(path);
+  NF_CHECK_KIND(ErrorKind::kNotFound, f.good()) << "schedule file " << path << " cannot be read";
+  nlohmann::json j;
+  try {
+    f >> j;
+  } catch (const nlohmann::json::exception& e) {
+    NF_THROW(kInvalidInput) << "schedule file " << path << ": " << e.what();
+  }
+  return PipelineSchedule::from_json(j);
+}
+
+}  // namespace
 
 std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const CudaEngineOptions& options,
                                            CudaEngineParts* parts) {
@@ -34,14 +54,23 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   mo.gpu_memory_utilization = config.gpu_memory_utilization;
   mo.num_layers_override = options.num_layers_override;
   mo.autotune_gemms = options.autotune_gemms;
+  // A schedule's streams become the model's lanes (made before its KV pool is sized).
+  PipelineSchedule schedule;
+  if (!config.schedule_path.empty()) {
+    schedule = read_schedule(config.schedule_path);
+    if (!schedule.is_sequential())
+      for (const ScheduleStream& st : schedule.streams) mo.lane_sm_counts.push_back(st.sm_count);
+  }
   std::unique_ptr<CudaModel> model = CudaModel::load(config.model_path, mo);
+  const auto layers = static_cast<int32_t>(model->config().num_layers);
+  if (config.schedule_path.empty()) schedule = sequential_schedule(layers);
+  schedule.validate(layers);
   NF_CHECK_FILE(model->config().vocab_size >= tokenizer->vocab_size())
       << config.model_path << ": the tokenizer has " << tokenizer->vocab_size() << " ids, the model "
       << model->config().vocab_size << " embedding rows";
   CudaExecutorOptions eo;
   eo.cuda_graphs = options.cuda_graphs;
-  auto executor = std::make_unique<CudaExecutor>(
-      *model, sequential_schedule(static_cast<int32_t>(model->config().num_layers)), eo);
+  auto executor = std::make_unique<CudaExecutor>(*model, schedule, eo);
   if (parts != nullptr) {
     parts->model = model.get();
     parts->executor = executor.get();

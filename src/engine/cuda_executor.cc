@@ -42,8 +42,7 @@ CudaExecutor::CudaExecutor(CudaModel& model, const PipelineSchedule& schedule, c
   const CudaPlanLayout& L = model_.layout();
   graph_seq_cap_ = std::min({L.max_seqs, L.max_tokens, L.max_sampled});
   schedule_.validate(static_cast<int32_t>(model_.config().num_layers));
-  NF_CHECK_KIND(ErrorKind::kUnsupported, schedule_.is_sequential())
-      << "schedule '" << schedule_.name << "': the CUDA executor runs only the one-nano-batch, one-stream schedule so far";
+  if (!schedule_.is_sequential()) runner_ = std::make_unique<ScheduleRunner>(model_, schedule_);
   for (int k = 0; k < kRing; ++k) {
     staging_[k] = std::make_unique<CudaPlanStaging>(model_.layout());
     NF_CUDA_CHECK(cudaEventCreateWithFlags(&uploaded_[k], cudaEventDisableTiming)) << "event";
@@ -157,7 +156,12 @@ void CudaExecutor::launch(StepInput step) {
     if (graphed && model_.forward_device_graphed(sh, prev, have_prev_ ? prev_rows_ : 0)) {
       ++stats_.graph_replays;
     } else {
-      if (!graphed) model_.forward_device(sh, prev);
+      if (!graphed && runner_ != nullptr) {
+        runner_->run(sh, staging_[k]->split(sh, schedule_.nano_batches, schedule_.split_at_decode), prev);
+        ++stats_.scheduled_iterations;
+      } else if (!graphed) {
+        model_.forward_device(sh, prev);
+      }
       ++stats_.eager_iterations;
     }
     const size_t R0 = static_cast<size_t>(k) * model_.layout().max_sampled;

@@ -16,6 +16,8 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config) {
   NF_CHECK_INPUT(config.backend == "cpu") << "backend '" << config.backend
                                           << "' is not available in this build (use cpu)";
   NF_CHECK_INPUT(config.num_kv_pages >= 0 && config.kv_cache_bytes >= 0) << "KV pool size must not be negative";
+  NF_CHECK_INPUT(config.schedule_path.empty()) << "--schedule " << config.schedule_path
+                                               << ": pipeline schedules run on the cuda backend only";
   ModelOptions mo;
   mo.num_threads = config.num_threads;
   mo.num_kv_pages = config.num_kv_pages;

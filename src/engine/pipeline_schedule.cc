@@ -35,7 +35,7 @@ int flow_rank(PipelineOp op, int32_t layer, int32_t num_layers) {
 
 const char* pipeline_op_name(PipelineOp op) { return kOpNames[static_cast<size_t>(op)]; }
 
-void PipelineSchedule::validate(int32_t num_layers) const {
+std::vector<int32_t> PipelineSchedule::validate(int32_t num_layers) const {
   NF_CHECK_INPUT(num_layers > 0) << "schedule for " << num_layers << " layers";
   NF_CHECK_INPUT(!nano_batches.empty() && !streams.empty()) << "schedule '" << name << "' has no nano-batch or stream";
   int32_t at = 0;
@@ -45,6 +45,8 @@ void PipelineSchedule::validate(int32_t num_layers) const {
     at = e;
   }
   NF_CHECK_INPUT(at == 1024) << "schedule '" << name << "': nano-batches end at " << at << ", not 1024";
+  NF_CHECK_INPUT(!split_at_decode || nano_batches.size() == 2)
+      << "schedule '" << name << "': split at decode needs 2 nano-batches, not " << nano_batches.size();
   for (const auto& s : streams)
     NF_CHECK_INPUT(s.sm_count >= 0 && s.sm_count % 8 == 0) << "stream SM count " << s.sm_count << " (multiple of 8)";
   const int32_t n = static_cast<int32_t>(nodes.size());
@@ -93,6 +95,12 @@ void PipelineSchedule::validate(int32_t num_layers) const {
         << x.nano_batch << " does not wait for its producer";
     r[static_cast<size_t>(x.nano_batch)] = std::max(r[static_cast<size_t>(x.nano_batch)], rank);
   }
+  bool list_order = true;
+  for (int32_t i = 0; i < n && list_order; ++i)
+    for (int32_t d : nodes[static_cast<size_t>(i)].deps) list_order = list_order && d < i;
+  if (list_order)
+    for (int32_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  return order;
 }
 
 bool PipelineSchedule::is_sequential() const {
@@ -103,6 +111,7 @@ nlohmann::json PipelineSchedule::to_json() const {
   nlohmann::json j;
   j["name"] = name;
   j["nano_batches"] = nano_batches;
+  j["split"] = split_at_decode ? "decode" : "tokens";
   for (const auto& s : streams) j["streams"].push_back({{"sm_count", s.sm_count}});
   for (const auto& x : nodes)
     j["nodes"].push_back({{"op", pipeline_op_name(x.op)}, {"layer", x.layer}, {"nano_batch", x.nano_batch},
@@ -115,6 +124,9 @@ PipelineSchedule PipelineSchedule::from_json(const nlohmann::json& j) {
     PipelineSchedule s;
     s.name = j.value("name", "");
     s.nano_batches = j.at("nano_batches").get<std::vector<std::pair<int32_t, int32_t>>>();
+    const std::string split = j.value("split", "tokens");
+    NF_CHECK_INPUT(split == "tokens" || split == "decode") << "schedule split '" << split << "' (tokens or decode)";
+    s.split_at_decode = split == "decode";
     for (const auto& x : j.at("streams")) s.streams.push_back({x.at("sm_count").get<int32_t>()});
     for (const auto& x : j.at("nodes")) {
       ScheduleNode n;

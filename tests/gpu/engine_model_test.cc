@@ -464,7 +464,8 @@ TEST(GpuExecutor, DecodeGraphsTunedAttentionMatchEager) {
   EXPECT_EQ(off.stats.graph_replays, 0);
 }
 
-TEST(GpuExecutor, RefusesNonSequentialSchedule) {
+// A schedule needs lanes the model was set up with (CudaModelOptions::lane_sm_counts), and must be valid.
+TEST(GpuExecutor, RefusesScheduleWithoutLanesOrInvalid) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   CudaModel& m = gpu_model(golden_dir("llama2"));
   auto s = engine::sequential_schedule(static_cast<int32_t>(m.config().num_layers));

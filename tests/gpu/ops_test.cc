@@ -198,6 +198,13 @@ TEST(GpuOps, RopeAndPagedKvWrite) {
     p.hkv = c.hkv;
     p.head_dim = c.d;
     p.interleaved = c.interleaved;
+    if (c.hq == 32 || c.interleaved) {
+      // Two nano-batches, split inside a sequence: rows [0, T/3) then [T/3, T) (token_begin).
+      p.tokens = T / 3;
+      cuda::rope_kv(p, nullptr);
+      p.token_begin = T / 3;
+      p.tokens = T - T / 3;
+    }
     cuda::rope_kv(p, nullptr);
     sync();
 

@@ -1,8 +1,12 @@
 // Pipeline schedules as data (engine/pipeline_schedule.h): the sequential schedule is valid and
-// sequential; JSON round-trips; every kind of broken schedule is refused with kInvalidInput.
+// sequential; JSON round-trips (with the decode split); the launch order is topological; every kind
+// of broken schedule is refused with kInvalidInput; the committed schedules/ files are valid.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <numeric>
 
 #include "core/error.h"
 #include "engine/pipeline_schedule.h"
@@ -112,6 +116,68 @@ TEST(PipelineSchedule, RefusesBrokenSchedules) {
     s.nodes[2].layer = 5;
     expect_invalid(s, L, "layer out of range");
   }
+}
+
+
+TEST(PipelineSchedule, LaunchOrderIsTopological) {
+  const PipelineSchedule s = two_nano_batches(2);
+  std::vector<int32_t> list(s.nodes.size());
+  std::iota(list.begin(), list.end(), 0);
+  EXPECT_EQ(s.validate(2), list);  // every dependency earlier in the list: the list order
+  // Nano-batch 1's nodes first in the list, depending on nano-batch 0's (a forward reference).
+  PipelineSchedule r = s;
+  const int32_t n = static_cast<int32_t>(s.nodes.size()), half = n / 2;
+  for (int32_t i = 0; i < n; ++i) {
+    ScheduleNode x = s.nodes[static_cast<size_t>((i + half) % n)];
+    for (auto& d : x.deps) d = (d + half) % n;
+    r.nodes[static_cast<size_t>(i)] = x;
+  }
+  r.nodes[0].deps.push_back(half + 1);  // nano-batch 1's embed after nano-batch 0's first norm
+  const std::vector<int32_t> order = r.validate(2);
+  ASSERT_EQ(order.size(), static_cast<size_t>(n));
+  std::vector<int32_t> pos(static_cast<size_t>(n), -1);
+  for (int32_t k = 0; k < n; ++k) pos[static_cast<size_t>(order[static_cast<size_t>(k)])] = k;
+  for (int32_t i = 0; i < n; ++i) {
+    ASSERT_GE(pos[static_cast<size_t>(i)], 0) << "node " << i << " missing from the order";
+    for (int32_t d : r.nodes[static_cast<size_t>(i)].deps)
+      EXPECT_LT(pos[static_cast<size_t>(d)], pos[static_cast<size_t>(i)]) << d << " -> " << i;
+  }
+}
+
+TEST(PipelineSchedule, DecodeSplitInJson) {
+  PipelineSchedule s = two_nano_batches(2);
+  s.split_at_decode = true;
+  const nlohmann::json j = s.to_json();
+  EXPECT_EQ(j["split"], "decode");
+  const PipelineSchedule r = PipelineSchedule::from_json(nlohmann::json::parse(j.dump()));
+  EXPECT_TRUE(r.split_at_decode);
+  EXPECT_NO_THROW(r.validate(2));
+  nlohmann::json bad = j;
+  bad["split"] = "halves";
+  EXPECT_THROW(PipelineSchedule::from_json(bad), Error);
+  auto three = sequential_schedule(2);
+  three.nano_batches = {{0, 1024}};
+  three.split_at_decode = true;
+  expect_invalid(three, 2, "split at decode with one nano-batch");
+  nlohmann::json old = sequential_schedule(2).to_json();
+  old.erase("split");  // files written before the field: split by tokens
+  EXPECT_FALSE(PipelineSchedule::from_json(old).split_at_decode);
+}
+
+// The schedules the project ships (tools/schedules/make_schedule.py wrote them) are valid.
+TEST(PipelineSchedule, ShippedSchedulesAreValid) {
+  const std::string path = std::string(NF_SOURCE_DIR) + "/schedules/llama3-8b_decode-overlap_96-24.json";
+  std::ifstream f(path);
+  ASSERT_TRUE(f.good()) << path;
+  const PipelineSchedule s = PipelineSchedule::from_json(nlohmann::json::parse(f));
+  EXPECT_NO_THROW(s.validate(32));
+  EXPECT_FALSE(s.is_sequential());
+  EXPECT_TRUE(s.split_at_decode);
+  ASSERT_EQ(s.streams.size(), 2u);
+  EXPECT_EQ(s.streams[0].sm_count + s.streams[1].sm_count, 120);  // H100/H200: 15 equal groups of 8 SMs
+  for (const ScheduleNode& x : s.nodes)
+    if (x.op == PipelineOp::kAttention && x.nano_batch == 0) EXPECT_EQ(x.stream, 1);  // decode attention on its own SMs
+  expect_invalid(s, 2, "a 32-layer schedule for a 2-layer model");
 }
 
 }  // namespace

@@ -244,6 +244,56 @@ TEST(CudaPlanStaging, PadsDecodePlanToBucket) {
   EXPECT_TRUE(tight.pad_decode(sh, 3, 256, scratch));
 }
 
+// Nano-batches (split_nano_batches): whole sequences, boundaries at the nearest sequence boundary
+// to each share of the tokens or at the end of the decode sequences; tiles and sampled rows follow.
+TEST(CudaPlanStaging, SplitsIntoNanoBatches) {
+  const CudaPlanLayout L = CudaPlanLayout::make(256, 8, 8, 64);
+  CudaPlanStaging st(L, /*pinned=*/false);
+  const CudaPlanShape sh = st.pack(mixed_plan(), {}, {}, 1000);  // q_start 0 1 2 72 73; 3 tiles
+  auto at_decode = st.split(sh, {{0, 341}, {341, 1024}}, true);
+  ASSERT_EQ(at_decode.size(), 2u);
+  EXPECT_EQ(at_decode[0].token_begin, 0);
+  EXPECT_EQ(at_decode[0].token_end, 2);
+  EXPECT_EQ(at_decode[0].seq_end, 2);
+  EXPECT_EQ(at_decode[0].decode_seqs(), 2);
+  EXPECT_EQ(at_decode[0].tiles(), 0);
+  EXPECT_EQ(at_decode[0].sampled(), 2);
+  EXPECT_EQ(at_decode[1].seq_begin, 2);
+  EXPECT_EQ(at_decode[1].seq_end, 4);
+  EXPECT_EQ(at_decode[1].token_begin, 2);
+  EXPECT_EQ(at_decode[1].token_end, 73);
+  EXPECT_EQ(at_decode[1].decode_seqs(), 0);  // the trailing one-token sequence goes to the prefill kernel
+  EXPECT_EQ(at_decode[1].tile_begin, 0);
+  EXPECT_EQ(at_decode[1].tile_end, 3);
+  EXPECT_EQ(at_decode[1].sample_begin, 2);
+  EXPECT_EQ(at_decode[1].sample_end, 4);
+
+  // 1000/1024 of 73 tokens is 71: the nearest sequence boundary is 72 (after the chunk).
+  auto late = st.split(sh, {{0, 1000}, {1000, 1024}}, false);
+  EXPECT_EQ(late[0].seq_end, 3);
+  EXPECT_EQ(late[0].token_end, 72);
+  EXPECT_EQ(late[0].tile_end, 2);  // the chunk's two tiles
+  EXPECT_EQ(late[1].seq_begin, 3);
+  EXPECT_EQ(late[1].tiles(), 1);
+  EXPECT_EQ(late[1].sampled(), 1);
+  EXPECT_EQ(late[1].decode_seqs(), 0);
+
+  // Small shares snap to the same boundary: the middle nano-batch is empty, never negative.
+  auto three = st.split(sh, {{0, 8}, {8, 16}, {16, 1024}}, false);
+  ASSERT_EQ(three.size(), 3u);
+  EXPECT_EQ(three[0].seq_end, 1);
+  EXPECT_EQ(three[1].tokens(), 0);
+  EXPECT_EQ(three[1].sampled(), 0);
+  EXPECT_EQ(three[2].seq_begin, 1);
+  EXPECT_EQ(three[2].seq_end, 4);
+  EXPECT_EQ(three[2].decode_seqs(), 1);
+  int32_t tokens = 0;
+  for (const auto& r : three) tokens += r.tokens();
+  EXPECT_EQ(tokens, sh.num_tokens);
+
+  EXPECT_THROW(st.split(sh, {{0, 300}, {300, 600}, {600, 1024}}, true), Error);
+}
+
 }  // namespace
 #else
 TEST(CudaPlanStaging, NeedsCudaBuild) { GTEST_SKIP() << "built without CUDA"; }

@@ -5,7 +5,8 @@
 #   CARRY_DIR/bin/nanoflow.xz              main + bench throughput + dump-logits (linked here directly, so a
 #                                          half-edited command of another layer cannot block it;
 #                                          xxhash static, no httplib: no serve on the GPU yet)
-#   CARRY_DIR/bin/gpu_engine_model_test.xz tests/gpu/engine_model_test.cc
+#   CARRY_DIR/bin/gpu_engine_model_test.xz tests/gpu/engine_model_test.cc (and gpu_schedule_test,
+#                                          gpu_ops_test: tests/gpu/schedule_test.cc, ops_test.cc)
 #   CARRY_DIR/models/<folder>/             config.json (+ tokenizer.json) of the presets used
 # Usage: tools/gpu/build_engine.sh BUILD_DIR CARRY_DIR
 set -euo pipefail
@@ -14,8 +15,9 @@ carry=${2:?carry dir}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 shared=${NF_SHARED_DIR:-$src/../shared}
 mkdir -p "$carry/bin" "$carry/models"
-[ -n "${NF_NO_CMAKE:-}" ] || cmake --build "$build" --target gpu_engine_model_test nf_engine -j2  # NF_NO_CMAKE=1: link what is built
-cp "$build/tests/gpu_engine_model_test" "$carry/bin/"
+[ -n "${NF_NO_CMAKE:-}" ] || cmake --build "$build" --target gpu_engine_model_test gpu_schedule_test gpu_ops_test nf_engine -j2  # NF_NO_CMAKE=1: link what is built
+tests=(gpu_engine_model_test gpu_schedule_test gpu_ops_test)
+for t in "${tests[@]}"; do cp "$build/tests/$t" "$carry/bin/"; done
 inc=""
 for d in core loader tokenizer kvcache model engine kernels/cpu kernels/cuda runtime/cpu runtime/cuda comm; do
   inc="$inc -I$src/src/$d/include"
@@ -34,9 +36,9 @@ c++ -o "$carry/bin/nanoflow" "${objs[@]}" "$L/libnf_engine.a" "$L/libnf_model.a"
   "$L/libnf_loader.a" "$L/libnf_kernels_cuda.a" "$L/libnf_runtime_cuda.a" "$L/libnf_kvcache.a" \
   /usr/lib/x86_64-linux-gnu/libxxhash.a "$L/libnf_tokenizer.a" "$L/libnf_core.a" /usr/lib/x86_64-linux-gnu/libpcre2-8.a \
   -L/usr/local/cuda/lib64 -lcublasLt -lcudart_static -lcuda -lm -lpthread -ldl -lrt -static-libstdc++ -static-libgcc
-strip "$carry/bin/nanoflow" "$carry/bin/gpu_engine_model_test"
+strip "$carry/bin/nanoflow" "${tests[@]/#/$carry/bin/}"
 # Static OpenBLAS makes each binary ~30 MB; xz brings them to ~3 MB (the carry limit is 64 MiB).
-xz -T2 -6 -f "$carry/bin/nanoflow" "$carry/bin/gpu_engine_model_test"
+xz -T2 -6 -f "$carry/bin/nanoflow" "${tests[@]/#/$carry/bin/}"
 for m in Meta-Llama-3-8B-Instruct Qwen2-7B-Instruct Mixtral-8x7B-Instruct-v0.1; do
   mkdir -p "$carry/models/$m"
   cp "$shared/models/$m/config.json" "$carry/models/$m/"

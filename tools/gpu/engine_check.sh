@@ -10,7 +10,8 @@
 #   mode cap: 1024/512 with the running set capped at 680, token budgets 4096 and 2048;
 #   mode final: realshape Llama-3-8B, 1024/512 at running sets 680 and 1024, and the peer;
 #   mode realshape: tools/peers/hf_real_shape_check.py (ours vs transformers on random weights with
-#   the real shapes: Llama-3-8B, Qwen2-7B, Mixtral-8x7B reduced to 4 layers), 64 prompts x 64 tokens.
+#   the real shapes: Llama-3-8B, Qwen2-7B, Mixtral-8x7B reduced to 4 layers), 64 prompts x 64 tokens;
+#   mode overlap: 1024/512 sequential vs the decode-overlap schedule at three SM splits (overlap gain).
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
@@ -40,9 +41,12 @@ if [ "$MODE" = smol ]; then
 fi
 
 say "gpu tests"
-timeout 120 "$C/bin/gpu_engine_model_test" >>"$LOG" 2>&1
-echo "gpu tests rc=$?" | tee -a "$LOG"
-grep -E "^\[  (FAILED|PASSED) |rel err|greedy identical|preset|executor:|graph|SmolLM2" "$LOG" | head -80
+for t in ${TESTS:-gpu_engine_model_test gpu_schedule_test gpu_ops_test}; do  # TESTS: a subset
+  [ -e "$C/bin/$t" ] || continue
+  timeout 150 "$C/bin/$t" >>"$LOG" 2>&1
+  echo "$t rc=$?" | tee -a "$LOG"
+done
+grep -E "^\[  (FAILED|PASSED) |rel err|greedy identical|preset|executor:|graph|SmolLM2|schedule " "$LOG" | head -80
 
 ours() {  # name timeout args...
   local name=$1 t=$2
@@ -73,7 +77,34 @@ real() {  # name timeout config-folder args...
   rm -rf "/tmp/rs_$name"
 }
 
-if [ "$MODE" = final2 ]; then
+sched() {  # gemm_sms attn_sms [kind] -> prints the path of a 32-layer schedule
+  local kind=${3:-decode-overlap}
+  python3 tools/schedules/make_schedule.py --kind "$kind" --layers 32 --gemm-sms "$1" --attn-sms "$2" \
+    -o "/tmp/${kind}_$1_$2.json" >/dev/null && echo "/tmp/${kind}_$1_$2.json"
+}
+
+if [ "$MODE" = phased ]; then
+  # Three-stream phased overlap (tools/schedules/make_schedule.py) vs sequential, and the
+  # real-shape check with transformers' sdpa attention as a second bf16 peer.
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
+  ours seq_b2048 110 $W
+  ours ovp96_b2048 110 $W --schedule "$(sched 96 24 decode-overlap-phased)"
+  ours ovp104_b2048 110 $W --schedule "$(sched 104 16 decode-overlap-phased)"
+  real real_llama3_8b_sdpa 290 Meta-Llama-3-8B-Instruct --peer-sdpa
+elif [ "$MODE" = overlap ]; then
+  # The nano-batch pipeline (decode attention of the decode sequences on its own SM partition,
+  # under the prefill nano-batch's GEMMs) against the sequential one, same card, same call: the
+  # overlap gain (PERF.md). SM splits 96/24, 104/16, 88/32 (the driver makes 15 equal groups of 8
+  # of the 132 SMs); token budgets 2048 and 4096.
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680"
+  ours seq_b2048 110 $W --max-batch-tokens 2048
+  ours ov96_b2048 110 $W --max-batch-tokens 2048 --schedule "$(sched 96 24)"
+  ours ov0_b2048 110 $W --max-batch-tokens 2048 --schedule "$(sched 0 24)"  # GEMM lane: whole GPU, no partition
+  ours ov104_b2048 110 $W --max-batch-tokens 2048 --schedule "$(sched 104 16)"
+  ours seq_b4096 110 $W --max-batch-tokens 4096
+  ours ov96_b4096 110 $W --max-batch-tokens 4096 --schedule "$(sched 96 24)"
+  ours ov88_b2048 110 $W --max-batch-tokens 2048 --schedule "$(sched 88 32)"
+elif [ "$MODE" = final2 ]; then
   # Every workload of issue 8 with the peer in the same call. (Mode steady: 1024/512 with 4000
   # requests, where the decode-only tail — about output-len iterations, whatever the request
   # count — weighs less and the run approaches the steady mixed-iteration rate.)
@@ -152,6 +183,12 @@ for n, j in rows:
     print(f"{n:16} {j.get('device','')[:28]:28} {wl:12} {j.get('num_requests',0):5} {j.get('total_tokens_per_s',0):12.0f} "
           f"{j.get('output_tokens_per_s',0):10.0f} {j.get('percent_of_optimal',0):6.1f} {j.get('gpu_busy_fraction',0):6.3f}")
 d = dict(rows)
+for n, j in rows:
+    if n.startswith("ov") and "_b" in n and "seq_" + n.split("_", 1)[1] in d:
+        base = d["seq_" + n.split("_", 1)[1]]
+        print("overlap gain %s: %.3fx (%d scheduled iterations; peak %.0f vs %.0f TFLOP/s)" % (
+            n, j["total_tokens_per_s"] / base["total_tokens_per_s"], j.get("scheduled_iterations", 0),
+            j.get("peak_gemm_tflops", 0), base.get("peak_gemm_tflops", 0)))
 if "ours_1024_512" in d and "hf_1024_512" in d:
     print("peer ratio 1024/512: %.2fx" % (d["ours_1024_512"]["total_tokens_per_s"] / d["hf_1024_512"]["total_tokens_per_s"]))
 PY

@@ -44,7 +44,7 @@ __global__ void rope_kv_kernel(RopeKvParams p) {
     if (i < n_rot) {
       const int u = static_cast<int>(i % upr);
       const int head = static_cast<int>((i / upr) % (p.hq + p.hkv));  // q heads, then k heads
-      const int t = static_cast<int>(i / (static_cast<int64_t>(upr) * (p.hq + p.hkv)));
+      const int t = p.token_begin + static_cast<int>(i / (static_cast<int64_t>(upr) * (p.hq + p.hkv)));
       const int col = head * p.head_dim;  // K heads follow the Q heads in the QKV row
       const __nv_bfloat16* src = p.qkv + static_cast<int64_t>(t) * row_elems + col;
       const int o0 = 8 * u;                                  // first operand's offset in the head
@@ -89,7 +89,7 @@ __global__ void rope_kv_kernel(RopeKvParams p) {
       if (!p.interleaved) *reinterpret_cast<uint4*>(dst + o1) = dev::pack8(b);
     } else {
       const int64_t j = i - n_rot;
-      const int t = static_cast<int>(j / vpr);
+      const int t = p.token_begin + static_cast<int>(j / vpr);
       const int c = static_cast<int>(j % vpr);  // vector within the token's V heads
       const int head = c * 8 / p.head_dim, d = c * 8 % p.head_dim;
       const int col = (p.hq + p.hkv) * p.head_dim + c * 8;

@@ -42,6 +42,7 @@
 #include "runtime/cuda/cuda_check.h"
 #include "runtime/cuda/device.h"
 #include "runtime/cuda/graph.h"
+#include "runtime/cuda/sm_partitions.h"
 
 namespace nanoflow::model_cuda {
 namespace {
@@ -67,6 +68,7 @@ struct Workspace {
   float* logits = nullptr;  // [S, vocab]
   float* attn_ws = nullptr; // decode-attention split partials
   size_t attn_ws_floats = 0;
+  std::vector<float*> lane_attn_ws;  // one more of the same per schedule lane
   void* plan = nullptr;     // CudaPlanLayout::bytes
   int32_t* graph_prev = nullptr;  // [max_sampled] previous samples, the fixed input of graphs
 };
@@ -134,7 +136,8 @@ class CudaModelImpl final : public CudaModel {
     cuda::GemmConfig gc;
     gc.autotune = opt_.autotune_gemms;
     gemm_ = std::make_unique<cuda::GemmRunner>(gc);
-    prepare_gemms();
+    prepare_gemms(*gemm_, 0);
+    make_lanes(gc);
 
     // KV pool: what is left, minus the margin.
     kv_page_bytes_ = un(kPageSize) * un(cfg_.kv_dim()) * 2;  // one page of K (or V) of one layer
@@ -267,95 +270,49 @@ class CudaModelImpl final : public CudaModel {
       }
   }
 
+  void forward_prologue(const CudaPlanShape& sh, const int32_t* prev_samples) override {
+    if (sh.num_deferred == 0) return;
+    NF_CHECK(prev_samples != nullptr) << "deferred tokens without previous samples";
+    NF_CUDA_CHECK(launch_fill_deferred(plan_i32(layout_.token_ids), prev_samples, plan_i32(layout_.deferred),
+                                       sh.num_deferred, stream_.get()))
+        << "fill_deferred";
+  }
+
+  void forward_op(ForwardOp op, int32_t layer, const NanoBatchRange& r, int32_t lane, const CudaPlanShape& sh) override {
+    NF_CHECK_KIND(ErrorKind::kUnsupported, tuned_attention_)
+        << "nano-batch forwards need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8)";
+    NF_CHECK(lane >= 0 && lane < static_cast<int32_t>(lanes_.size())) << "lane " << lane << " of " << lanes_.size();
+    NF_CHECK(layer >= -1 && layer < cfg_.num_layers) << "layer " << layer;
+    run_op(op, layer, r, lanes_[static_cast<size_t>(lane)], sh, false);
+  }
+
+  cudaStream_t lane_stream(int32_t lane) const override {
+    NF_CHECK(lane >= 0 && lane < static_cast<int32_t>(lanes_.size())) << "lane " << lane << " of " << lanes_.size();
+    return lanes_[static_cast<size_t>(lane)].stream;
+  }
+
   void forward_device(const CudaPlanShape& sh, const int32_t* prev_samples) override {
     cudaStream_t s = stream_.get();
     const int T = sh.num_tokens;
     if (T == 0) return;
-    const int h = static_cast<int>(cfg_.hidden_size), hq = static_cast<int>(cfg_.num_heads),
-              hkv = static_cast<int>(cfg_.num_kv_heads), hd = static_cast<int>(cfg_.head_dim),
-              inter = static_cast<int>(cfg_.intermediate_size);
-    const int qkv_w = (hq + 2 * hkv) * hd;
-    auto P = [&](size_t off) { return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(ws_.plan) + off); };
+    forward_prologue(sh, prev_samples);
     const IterKind kind = sh.num_decode == sh.num_seqs ? IterKind::kDecodeOnly
                           : sh.num_decode == 0        ? IterKind::kPrefillOnly
                                                       : IterKind::kMixed;
     const bool prof = prof_.begin(kind, T, s);
-    // Work per op for the profiler's rates: GEMM FLOPs, bytes moved by the memory-bound ops.
-    const double Td = T, hb = double(h) * 2, gf = 2.0 * Td;
-    auto mark = [&](Op op, double flops, double bytes) {
-      if (prof) prof_.mark(op, flops, bytes, s);
-    };
-    int32_t* ids = P(layout_.token_ids);
-    if (sh.num_deferred > 0) {
-      NF_CHECK(prev_samples != nullptr) << "deferred tokens without previous samples";
-      NF_CUDA_CHECK(launch_fill_deferred(ids, prev_samples, P(layout_.deferred), sh.num_deferred, s)) << "fill_deferred";
-    }
-    cuda::EmbeddingParams ep;
-    ep.ids = ids;
-    ep.table = w_.embed;
-    ep.out = ws_.x;
-    ep.tokens = T;
-    ep.vocab = static_cast<int>(cfg_.vocab_size);
-    ep.hidden = h;
-    cuda::embedding(ep, s);
-    mark(Op::kEmbed, 0, 2 * Td * hb);
-
-    const float eps = cfg_.rms_norm_eps;
-    for (int64_t l = 0; l < cfg_.num_layers; ++l) {
-      const CudaLayer& L = w_.layers[un(l)];
-      norm(ws_.x, L.attn_norm, ws_.xn, T, eps);
-      mark(Op::kNorm, 0, 2 * Td * hb);
-      gemm(ws_.xn, L.qkv, ws_.qkv, T, qkv_w, h, false);
-      mark(Op::kQkvGemm, gf * qkv_w * h, 0);
-      cuda::RopeKvParams rp;
-      rp.qkv = ws_.qkv;
-      rp.qkv_bias = L.qkv_bias;
-      rp.q_out = ws_.q;
-      rp.k_cache = reinterpret_cast<bf16*>(k_cache(l));
-      rp.v_cache = reinterpret_cast<bf16*>(v_cache(l));
-      rp.inv_freq = inv_freq_.as<float>();
-      rp.positions = P(layout_.positions);
-      rp.q_start = P(layout_.q_start);
-      rp.page_start = P(layout_.page_start);
-      rp.page_ids = P(layout_.page_ids);
-      rp.tokens = T;
-      rp.num_seqs = sh.num_seqs;
-      rp.hq = hq;
-      rp.hkv = hkv;
-      rp.head_dim = hd;
-      cuda::rope_kv(rp, s);
-      mark(Op::kRopeKv, 0, Td * (qkv_w + hq * hd) * 2.0);
-      attention(l, sh, prof);
-      gemm(ws_.attn, L.o_proj, ws_.x, T, h, hq * hd, true);
-      mark(Op::kOGemm, gf * h * hq * hd, 0);
-      norm(ws_.x, L.mlp_norm, ws_.xn, T, eps);
-      mark(Op::kNorm, 0, 2 * Td * hb);
-      if (cfg_.num_experts == 0) {
-        gemm(ws_.xn, L.gate_up, ws_.gate_up, T, 2 * inter, h, false);
-        mark(Op::kGateUpGemm, gf * 2 * inter * h, 0);
-        silu(T);
-        mark(Op::kSilu, 0, Td * inter * 6.0);
-        gemm(ws_.act, L.down, ws_.x, T, h, inter, true);
-        mark(Op::kDownGemm, gf * h * inter, 0);
-      } else {
-        moe(L, T);
-        mark(Op::kMoe, 0, 0);
-      }
-    }
-    if (sh.num_sampled == 0) return;
-    cuda::LmHeadParams lp;
-    lp.hidden = ws_.x;
-    lp.sample_rows = P(layout_.sample_rows);
-    lp.norm_weight = w_.final_norm;
-    lp.lm_head = w_.lm_head;
-    lp.normed = ws_.normed;
-    lp.logits = ws_.logits;
-    lp.num_sampled = sh.num_sampled;
-    lp.hidden_size = h;
-    lp.vocab = static_cast<int>(cfg_.vocab_size);
-    lp.eps = eps;
-    cuda::final_norm_lm_head(*gemm_, lp, s);
-    mark(Op::kLmHead, 2.0 * sh.num_sampled * double(h) * double(cfg_.vocab_size), 0);
+    NanoBatchRange all;
+    all.token_end = T;
+    all.seq_end = sh.num_seqs;
+    all.decode_end = sh.num_decode;
+    all.tile_end = sh.num_tiles;
+    all.sample_end = sh.num_sampled;
+    const Lane lane{s, gemm_.get(), ws_.attn_ws, 0};
+    run_op(ForwardOp::kEmbed, -1, all, lane, sh, prof);
+    for (int32_t l = 0; l < cfg_.num_layers; ++l)
+      for (ForwardOp op : {ForwardOp::kAttnNorm, ForwardOp::kQkv, ForwardOp::kRopeKv, ForwardOp::kAttention,
+                           ForwardOp::kOProj, ForwardOp::kMlpNorm, ForwardOp::kGateUp, ForwardOp::kAct, ForwardOp::kDown})
+        run_op(op, l, all, lane, sh, prof);
+    run_op(ForwardOp::kLmHead, -1, all, lane, sh, prof);
   }
 
  private:
@@ -386,6 +343,8 @@ class CudaModelImpl final : public CudaModel {
     const size_t bound = un(cta_budget()) / un(cfg_.num_kv_heads) + un(opt_.max_seqs) + 1;
     ws_.attn_ws_floats = bound * un(cfg_.num_heads) * (un(cfg_.head_dim) + 1);
     ws_.attn_ws = f(ws_.attn_ws_floats);
+    ws_.lane_attn_ws.assign(opt_.lane_sm_counts.size(), nullptr);
+    for (float*& w : ws_.lane_attn_ws) w = f(ws_.attn_ws_floats);
     ws_.plan = alloc(layout_.bytes);
     ws_.graph_prev = static_cast<int32_t*>(alloc(S * 4));
   }
@@ -395,15 +354,142 @@ class CudaModelImpl final : public CudaModel {
   uint8_t* k_cache(int64_t l) const { return kv_base_ + un(2 * l) * un(alloc_pages_) * kv_page_bytes_; }
   uint8_t* v_cache(int64_t l) const { return kv_base_ + un(2 * l + 1) * un(alloc_pages_) * kv_page_bytes_; }
 
-  void norm(const bf16* x, const bf16* w, bf16* out, int rows, float eps) {
-    cuda::RmsNormParams p;
-    p.x = x;
-    p.weight = w;
-    p.out = out;
-    p.rows = rows;
-    p.hidden = static_cast<int>(cfg_.hidden_size);
-    p.eps = eps;
-    cuda::rms_norm(p, stream_.get());
+  // Where an op runs: the model's own stream (forward_device) or a schedule's lane.
+  struct Lane {
+    cudaStream_t stream = nullptr;
+    cuda::GemmRunner* gemm = nullptr;
+    float* attn_ws = nullptr;  // decode-attention split workspace (ws_.attn_ws_floats)
+    int sm_count = 0;          // 0 = the whole GPU
+  };
+
+  int32_t* plan_i32(size_t off) const { return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(ws_.plan) + off); }
+
+  // One op of layer `l` over the nano-batch `r` on `lane`. The activations are indexed by the
+  // plan's token rows (sampled rows for the LM head), so nano-batches touch disjoint rows.
+  void run_op(ForwardOp op, int32_t l, const NanoBatchRange& r, const Lane& lane, const CudaPlanShape& sh, bool prof) {
+    cudaStream_t s = lane.stream;
+    const int h = static_cast<int>(cfg_.hidden_size), hq = static_cast<int>(cfg_.num_heads),
+              hkv = static_cast<int>(cfg_.num_kv_heads), hd = static_cast<int>(cfg_.head_dim),
+              inter = static_cast<int>(cfg_.intermediate_size);
+    const int qkv_w = (hq + 2 * hkv) * hd;
+    const int n = r.tokens();
+    const size_t t0 = un(r.token_begin);
+    const float eps = cfg_.rms_norm_eps;
+    const double Td = n, hb = double(h) * 2, gf = 2.0 * Td;
+    auto mark = [&](Op o, double flops, double bytes) {
+      if (prof) prof_.mark(o, flops, bytes, s);
+    };
+    auto norm = [&](const bf16* w) {
+      cuda::RmsNormParams p;
+      p.x = ws_.x + t0 * un(h);
+      p.weight = w;
+      p.out = ws_.xn + t0 * un(h);
+      p.rows = n;
+      p.hidden = h;
+      p.eps = eps;
+      cuda::rms_norm(p, s);
+      mark(Op::kNorm, 0, 2 * Td * hb);
+    };
+    if (op == ForwardOp::kSample) return;
+    if (op == ForwardOp::kLmHead) {
+      if (r.sampled() == 0) return;
+      cuda::LmHeadParams lp;
+      lp.hidden = ws_.x;
+      lp.sample_rows = plan_i32(layout_.sample_rows) + r.sample_begin;
+      lp.norm_weight = w_.final_norm;
+      lp.lm_head = w_.lm_head;
+      lp.normed = ws_.normed + un(r.sample_begin) * un(h);
+      lp.logits = ws_.logits + un(r.sample_begin) * un(cfg_.vocab_size);
+      lp.num_sampled = r.sampled();
+      lp.hidden_size = h;
+      lp.vocab = static_cast<int>(cfg_.vocab_size);
+      lp.eps = eps;
+      lp.sm_count_target = lane.sm_count;
+      cuda::final_norm_lm_head(*lane.gemm, lp, s);
+      mark(Op::kLmHead, 2.0 * r.sampled() * double(h) * double(cfg_.vocab_size), 0);
+      return;
+    }
+    if (n == 0) return;
+    if (op == ForwardOp::kEmbed) {
+      cuda::EmbeddingParams ep;
+      ep.ids = plan_i32(layout_.token_ids) + t0;
+      ep.table = w_.embed;
+      ep.out = ws_.x + t0 * un(h);
+      ep.tokens = n;
+      ep.vocab = static_cast<int>(cfg_.vocab_size);
+      ep.hidden = h;
+      cuda::embedding(ep, s);
+      mark(Op::kEmbed, 0, 2 * Td * hb);
+      return;
+    }
+    const CudaLayer& L = w_.layers[un(l)];
+    auto gemm = [&](const bf16* x, const bf16* w, void* y, int nn, int k, bool acc, bool f32 = false) {
+      cuda::GemmParams g = gemm_params(x, w, y, n, nn, k, acc, f32);
+      g.sm_count_target = lane.sm_count;
+      lane.gemm->run(g, s);
+    };
+    switch (op) {
+      case ForwardOp::kAttnNorm:
+        norm(L.attn_norm);
+        return;
+      case ForwardOp::kQkv:
+        gemm(ws_.xn + t0 * un(h), L.qkv, ws_.qkv + t0 * un(qkv_w), qkv_w, h, false);
+        mark(Op::kQkvGemm, gf * qkv_w * h, 0);
+        return;
+      case ForwardOp::kRopeKv: {
+        cuda::RopeKvParams rp;
+        rp.qkv = ws_.qkv;
+        rp.qkv_bias = L.qkv_bias;
+        rp.q_out = ws_.q;
+        rp.k_cache = reinterpret_cast<bf16*>(k_cache(l));
+        rp.v_cache = reinterpret_cast<bf16*>(v_cache(l));
+        rp.inv_freq = inv_freq_.as<float>();
+        rp.positions = plan_i32(layout_.positions);
+        rp.q_start = plan_i32(layout_.q_start);
+        rp.page_start = plan_i32(layout_.page_start);
+        rp.page_ids = plan_i32(layout_.page_ids);
+        rp.tokens = n;
+        rp.token_begin = r.token_begin;
+        rp.num_seqs = sh.num_seqs;
+        rp.hq = hq;
+        rp.hkv = hkv;
+        rp.head_dim = hd;
+        cuda::rope_kv(rp, s);
+        mark(Op::kRopeKv, 0, Td * (qkv_w + hq * hd) * 2.0);
+        return;
+      }
+      case ForwardOp::kAttention:
+        attention(l, r, lane, sh, prof);
+        return;
+      case ForwardOp::kOProj:
+        gemm(ws_.attn + t0 * un(hq * hd), L.o_proj, ws_.x + t0 * un(h), h, hq * hd, true);
+        mark(Op::kOGemm, gf * h * hq * hd, 0);
+        return;
+      case ForwardOp::kMlpNorm:
+        norm(L.mlp_norm);
+        return;
+      case ForwardOp::kGateUp:
+        if (cfg_.num_experts > 0) {  // the whole MoE block; kAct and kDown are then empty
+          moe(L, r, lane);
+          mark(Op::kMoe, 0, 0);
+          return;
+        }
+        gemm(ws_.xn + t0 * un(h), L.gate_up, ws_.gate_up + t0 * un(2 * inter), 2 * inter, h, false);
+        mark(Op::kGateUpGemm, gf * 2 * inter * h, 0);
+        return;
+      case ForwardOp::kAct:
+        if (cfg_.num_experts > 0) return;
+        silu(r, s);
+        mark(Op::kSilu, 0, Td * inter * 6.0);
+        return;
+      case ForwardOp::kDown:
+        if (cfg_.num_experts > 0) return;
+        gemm(ws_.act + t0 * un(inter), L.down, ws_.x + t0 * un(h), h, inter, true);
+        mark(Op::kDownGemm, gf * h * inter, 0);
+        return;
+      default:
+        NF_CHECK(false) << "op " << static_cast<int>(op) << " is not a layer op";
+    }
   }
 
   cuda::GemmParams gemm_params(const bf16* x, const bf16* w, void* y, int m, int n, int k, bool acc, bool f32 = false) {
@@ -418,36 +504,33 @@ class CudaModelImpl final : public CudaModel {
     g.out_f32 = f32;
     return g;
   }
-  void gemm(const bf16* x, const bf16* w, void* y, int m, int n, int k, bool acc, bool f32 = false) {
-    gemm_->run(gemm_params(x, w, y, m, n, k, acc, f32), stream_.get());
-  }
 
-  void silu(int T) {
+  void silu(const NanoBatchRange& r, cudaStream_t s) {
+    const size_t inter = un(cfg_.intermediate_size), t0 = un(r.token_begin);
     cuda::SiluMulParams p;
-    p.gate_up = ws_.gate_up;
-    p.out = ws_.act;
-    p.tokens = T;
-    p.inter = static_cast<int>(cfg_.intermediate_size);
-    cuda::silu_mul(p, stream_.get());
+    p.gate_up = ws_.gate_up + t0 * 2 * inter;
+    p.out = ws_.act + t0 * inter;
+    p.tokens = r.tokens();
+    p.inter = static_cast<int>(inter);
+    cuda::silu_mul(p, s);
   }
 
-  void attention(int64_t l, const CudaPlanShape& sh, bool prof) {
-    cudaStream_t s = stream_.get();
-    auto P = [&](size_t off) { return reinterpret_cast<const int32_t*>(static_cast<uint8_t*>(ws_.plan) + off); };
+  void attention(int64_t l, const NanoBatchRange& r, const Lane& lane, const CudaPlanShape& sh, bool prof) {
+    cudaStream_t s = lane.stream;
     const int hq = static_cast<int>(cfg_.num_heads), hkv = static_cast<int>(cfg_.num_kv_heads),
               hd = static_cast<int>(cfg_.head_dim);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const bf16* kc = reinterpret_cast<const bf16*>(k_cache(l));
     const bf16* vc = reinterpret_cast<const bf16*>(v_cache(l));
-    if (!tuned_attention_) {
+    if (!tuned_attention_) {  // forward_device only (forward_op refuses): the whole plan
       NaiveAttentionParams p;
       p.q = ws_.q;
       p.k_cache = kc;
       p.v_cache = vc;
-      p.q_start = P(layout_.q_start);
-      p.kv_len = P(layout_.kv_len);
-      p.page_start = P(layout_.page_start);
-      p.page_ids = P(layout_.page_ids);
+      p.q_start = plan_i32(layout_.q_start);
+      p.kv_len = plan_i32(layout_.kv_len);
+      p.page_start = plan_i32(layout_.page_start);
+      p.page_ids = plan_i32(layout_.page_ids);
       p.out = ws_.attn;
       p.tokens = sh.num_tokens;
       p.num_seqs = sh.num_seqs;
@@ -460,20 +543,24 @@ class CudaModelImpl final : public CudaModel {
       if (prof) prof_.mark(Op::kPrefillAttn, 0, 0, s);
       return;
     }
-    if (sh.num_decode > 0) {
-      const cuda::DecodeAttentionPlan plan = cuda::plan_decode_attention(sh.num_decode, hkv, sh.max_decode_kv, cta_budget());
-      NF_CHECK(cuda::decode_attention_workspace_floats(sh.num_decode, hq, hd, plan.num_splits) <= ws_.attn_ws_floats)
+    const int nd = r.decode_seqs();
+    if (nd > 0) {
+      // Decode sequences lead the plan with one token each: sequence i's query is token row i.
+      const size_t s0 = un(r.seq_begin);
+      const int budget = lane.sm_count > 0 ? lane.sm_count * 4 : cta_budget();
+      const cuda::DecodeAttentionPlan plan = cuda::plan_decode_attention(nd, hkv, sh.max_decode_kv, budget);
+      NF_CHECK(cuda::decode_attention_workspace_floats(nd, hq, hd, plan.num_splits) <= ws_.attn_ws_floats)
           << "decode attention workspace too small for " << plan.num_splits << " splits";
       cuda::DecodeAttentionParams p;
-      p.q = ws_.q;
+      p.q = ws_.q + s0 * un(hq * hd);
       p.k_cache = kc;
       p.v_cache = vc;
-      p.kv_len = P(layout_.kv_len);
-      p.page_start = P(layout_.page_start);
-      p.page_ids = P(layout_.page_ids);
-      p.out = ws_.attn;
-      p.workspace = ws_.attn_ws;
-      p.num_seqs = sh.num_decode;
+      p.kv_len = plan_i32(layout_.kv_len) + s0;
+      p.page_start = plan_i32(layout_.page_start) + s0;
+      p.page_ids = plan_i32(layout_.page_ids);
+      p.out = ws_.attn + s0 * un(hq * hd);
+      p.workspace = lane.attn_ws;
+      p.num_seqs = nd;
       p.hq = hq;
       p.hkv = hkv;
       p.head_dim = hd;
@@ -481,21 +568,22 @@ class CudaModelImpl final : public CudaModel {
       p.num_splits = plan.num_splits;
       p.chunk_tokens = plan.chunk_tokens;
       p.num_pages = static_cast<int>(alloc_pages_);  // the pool's extent (TMA variants' tensor maps)
-      cuda::decode_attention(p, s);  // sm_count 0: the whole GPU, where the default is variant 13
+      p.sm_count = lane.sm_count;  // 0: the whole GPU (variant 13); a share: the TMA variant 33
+      cuda::decode_attention(p, s);
       if (prof) prof_.mark(Op::kDecodeAttn, 0, double(sh.sum_decode_kv) * double(hkv) * hd * 4.0, s);
     }
-    if (sh.num_tiles > 0) {
+    if (r.tiles() > 0) {
       cuda::PrefillAttentionParams p;
       p.q = ws_.q;
       p.k_cache = kc;
       p.v_cache = vc;
-      p.q_start = P(layout_.q_start);
-      p.kv_len = P(layout_.kv_len);
-      p.page_start = P(layout_.page_start);
-      p.page_ids = P(layout_.page_ids);
-      p.tiles = P(layout_.tiles);
+      p.q_start = plan_i32(layout_.q_start);
+      p.kv_len = plan_i32(layout_.kv_len);
+      p.page_start = plan_i32(layout_.page_start);
+      p.page_ids = plan_i32(layout_.page_ids);
+      p.tiles = plan_i32(layout_.tiles) + 2 * un(r.tile_begin);
       p.out = ws_.attn;
-      p.num_tiles = sh.num_tiles;
+      p.num_tiles = r.tiles();
       p.hq = hq;
       p.hkv = hkv;
       p.head_dim = hd;
@@ -505,54 +593,108 @@ class CudaModelImpl final : public CudaModel {
     }
   }
 
-  // Mixtral: every expert runs over all T rows and the combine weights rows it was not routed to
-  // by 0. Costs experts/top_k times the routed FLOPs, but needs no host read-back of the routing, so
-  // the iteration stays asynchronous. (A sorted grouped GEMM is the efficient form; later work.)
-  void moe(const CudaLayer& L, int T) {
-    cudaStream_t s = stream_.get();
+  // Mixtral: every expert runs over the nano-batch's rows and the combine weights rows it was not
+  // routed to by 0. Costs experts/top_k times the routed FLOPs, but needs no host read-back of the
+  // routing, so the iteration stays asynchronous. (A sorted grouped GEMM is the efficient form.)
+  void moe(const CudaLayer& L, const NanoBatchRange& r, const Lane& lane) {
+    cudaStream_t s = lane.stream;
     const int h = static_cast<int>(cfg_.hidden_size), inter = static_cast<int>(cfg_.intermediate_size),
               E = static_cast<int>(cfg_.num_experts);
     const int Er = static_cast<int>(router_rows(E));
-    gemm(ws_.xn, L.router, ws_.router, T, Er, h, false, true);
-    NF_CUDA_CHECK(launch_moe_route(ws_.router, Er, T, E, static_cast<int>(cfg_.num_experts_per_tok), ws_.route_w, s))
+    const int T = r.tokens();
+    const size_t t0 = un(r.token_begin);
+    auto gemm = [&](const bf16* x, const bf16* w, void* y, int n, int k, bool f32 = false) {
+      cuda::GemmParams g = gemm_params(x, w, y, T, n, k, false, f32);
+      g.sm_count_target = lane.sm_count;
+      lane.gemm->run(g, s);
+    };
+    const bf16* xn = ws_.xn + t0 * un(h);
+    float* router = ws_.router + t0 * un(Er);
+    float* route_w = ws_.route_w + t0 * un(E);
+    float* acc = ws_.moe_acc + t0 * un(h);
+    bf16* ex_y = ws_.ex_y + t0 * un(h);
+    gemm(xn, L.router, router, Er, h, true);
+    NF_CUDA_CHECK(launch_moe_route(router, Er, T, E, static_cast<int>(cfg_.num_experts_per_tok), route_w, s))
         << "moe route";
     for (int e = 0; e < E; ++e) {
-      gemm(ws_.xn, L.experts[un(e)].gate_up, ws_.gate_up, T, 2 * inter, h, false);
-      silu(T);
-      gemm(ws_.act, L.experts[un(e)].down, ws_.ex_y, T, h, inter, false);
-      NF_CUDA_CHECK(launch_moe_combine(ws_.moe_acc, ws_.ex_y, ws_.route_w, T, h, e, E, e == 0, s)) << "moe combine";
+      gemm(xn, L.experts[un(e)].gate_up, ws_.gate_up + t0 * un(2 * inter), 2 * inter, h);
+      silu(r, s);
+      gemm(ws_.act + t0 * un(inter), L.experts[un(e)].down, ex_y, h, inter);
+      NF_CUDA_CHECK(launch_moe_combine(acc, ex_y, route_w, T, h, e, E, e == 0, s)) << "moe combine";
     }
-    NF_CUDA_CHECK(launch_add_f32_into_bf16(ws_.x, ws_.moe_acc, un(T) * un(h), s)) << "moe residual add";
+    NF_CUDA_CHECK(launch_add_f32_into_bf16(ws_.x + t0 * un(h), acc, un(T) * un(h), s)) << "moe residual add";
   }
 
   // Chooses every GEMM's algorithm (per power-of-two m bucket) before the KV pool takes the
   // memory: autotuning needs scratch buffers, and nothing may be chosen inside graph capture.
-  void prepare_gemms() {
+  void prepare_gemms(cuda::GemmRunner& runner, int sm_count) {
     const int h = static_cast<int>(cfg_.hidden_size), q = static_cast<int>(cfg_.q_dim()),
               kv = static_cast<int>(cfg_.kv_dim()), inter = static_cast<int>(cfg_.intermediate_size),
               E = static_cast<int>(cfg_.num_experts), V = static_cast<int>(cfg_.vocab_size);
     const bf16* w = w_.embed;  // any weight pointer: prepare runs on scratch data
+    auto prep = [&](cuda::GemmParams g) {
+      g.sm_count_target = sm_count;
+      runner.prepare(g);
+    };
     for (int m = 1;; m *= 2) {
       const int mm = std::min(m, opt_.max_batch_tokens);
-      gemm_->prepare(gemm_params(ws_.xn, w, ws_.qkv, mm, q + 2 * kv, h, false));
-      gemm_->prepare(gemm_params(ws_.attn, w, ws_.x, mm, h, q, true));
-      gemm_->prepare(gemm_params(ws_.xn, w, ws_.gate_up, mm, 2 * inter, h, false));
+      prep(gemm_params(ws_.xn, w, ws_.qkv, mm, q + 2 * kv, h, false));
+      prep(gemm_params(ws_.attn, w, ws_.x, mm, h, q, true));
+      prep(gemm_params(ws_.xn, w, ws_.gate_up, mm, 2 * inter, h, false));
       if (E == 0) {
-        gemm_->prepare(gemm_params(ws_.act, w, ws_.x, mm, h, inter, true));
+        prep(gemm_params(ws_.act, w, ws_.x, mm, h, inter, true));
       } else {
-        gemm_->prepare(gemm_params(ws_.xn, w, ws_.router, mm, static_cast<int>(router_rows(E)), h, false, true));
-        gemm_->prepare(gemm_params(ws_.act, w, ws_.ex_y, mm, h, inter, false));
+        prep(gemm_params(ws_.xn, w, ws_.router, mm, static_cast<int>(router_rows(E)), h, false, true));
+        prep(gemm_params(ws_.act, w, ws_.ex_y, mm, h, inter, false));
       }
-      if (mm <= opt_.max_sampled) gemm_->prepare(gemm_params(ws_.normed, w, ws_.logits, mm, V, h, false, true));
+      if (mm <= opt_.max_sampled) prep(gemm_params(ws_.normed, w, ws_.logits, mm, V, h, false, true));
       if (mm >= opt_.max_batch_tokens) break;
     }
     // Up to the bucket that holds max_sampled (680 rows -> the 1024 bucket), not just below it.
     for (int m = 1;; m *= 2) {
       const int mm = std::min(m, opt_.max_sampled);
-      gemm_->prepare(gemm_params(ws_.normed, w, ws_.logits, mm, V, h, false, true));
+      prep(gemm_params(ws_.normed, w, ws_.logits, mm, V, h, false, true));
       if (mm >= opt_.max_sampled) break;
     }
     cuda::device_synchronize();
+  }
+
+  // The lanes of a nano-batch schedule (CudaModelOptions::lane_sm_counts): partitions are made
+  // once, here, with every GEMM algorithm chosen for the lane's SM count before the KV pool.
+  void make_lanes(const cuda::GemmConfig& gc) {
+    std::vector<int> parts;
+    for (int32_t c : opt_.lane_sm_counts) {
+      NF_CHECK_INPUT(c >= 0 && c % 8 == 0 && c <= info_.sm_count)
+          << "lane SM count " << c << " (0 = whole GPU, or a multiple of 8 up to " << info_.sm_count << ")";
+      if (c > 0) parts.push_back(c);
+    }
+    NF_CHECK_KIND(ErrorKind::kUnsupported, opt_.lane_sm_counts.empty() || tuned_attention_)
+        << "nano-batch lanes need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8)";
+    if (!parts.empty()) {
+      cuda::SmPartitionsConfig pc;
+      pc.sm_counts = parts;
+      partitions_ = std::make_unique<cuda::SmPartitions>(pc);
+    }
+    lane_streams_.reserve(opt_.lane_sm_counts.size());
+    int next_part = 0;
+    for (size_t i = 0; i < opt_.lane_sm_counts.size(); ++i) {
+      Lane ln;
+      if (opt_.lane_sm_counts[i] > 0) {
+        const cuda::SmPartition& part = (*partitions_)[next_part++];
+        ln.stream = part.stream;
+        ln.sm_count = part.sm_count;
+      } else {
+        lane_streams_.emplace_back();
+        ln.stream = lane_streams_.back().get();
+      }
+      lane_gemms_.push_back(std::make_unique<cuda::GemmRunner>(gc));
+      ln.gemm = lane_gemms_.back().get();
+      prepare_gemms(*ln.gemm, ln.sm_count);
+      ln.attn_ws = ws_.lane_attn_ws[i];
+      lanes_.push_back(ln);
+      NF_LOG(kInfo) << "lane " << i << ": " << (ln.sm_count > 0 ? std::to_string(ln.sm_count) + " SMs (green context)"
+                                                                 : std::string("whole GPU"));
+    }
   }
 
   static int select_device(int ordinal) {
@@ -576,6 +718,10 @@ class CudaModelImpl final : public CudaModel {
   std::unique_ptr<CudaPlanStaging> staging_;  // Model::forward (synchronous path) only
   cuda::DeviceBuffer inv_freq_;               // [head_dim / 2] f32
   std::unique_ptr<cuda::GemmRunner> gemm_;
+  std::unique_ptr<cuda::SmPartitions> partitions_;           // the lanes' green contexts
+  std::vector<cuda::Stream> lane_streams_;                   // the whole-GPU lanes' streams
+  std::vector<std::unique_ptr<cuda::GemmRunner>> lane_gemms_;
+  std::vector<Lane> lanes_;
   uint8_t* kv_base_ = nullptr;                // [layer][K|V][page][16][hkv][head_dim] bf16
   size_t kv_page_bytes_ = 0;
   int64_t num_pages_ = 0;                     // pages handed out: [0, num_pages_)

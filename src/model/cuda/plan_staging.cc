@@ -160,6 +160,56 @@ CudaPlanShape CudaPlanStaging::pack(const BatchPlan& plan, const std::vector<int
   return sh;
 }
 
+std::vector<NanoBatchRange> split_nano_batches(const int32_t* q_start, const int32_t* tile_seqs, int32_t tile_stride,
+                                               const int32_t* sample_rows, const CudaPlanShape& sh,
+                                               const std::vector<std::pair<int32_t, int32_t>>& fractions,
+                                               bool at_decode) {
+  const size_t n = fractions.size();
+  NF_CHECK_INPUT(n > 0) << "no nano-batches";
+  NF_CHECK_INPUT(!at_decode || n == 2) << "a split at the decode sequences needs 2 nano-batches, not " << n;
+  std::vector<NanoBatchRange> out(n);
+  int32_t seq = 0, tile = 0, sample = 0;
+  for (size_t i = 0; i < n; ++i) {
+    NanoBatchRange& r = out[i];
+    r.seq_begin = seq;
+    r.token_begin = q_start[seq];
+    int32_t end = sh.num_seqs;
+    if (i + 1 < n) {
+      if (at_decode) {
+        end = sh.num_decode;
+      } else {
+        // Nearest sequence boundary to the nano-batch's share of the tokens, not before `seq`.
+        const int64_t target = (int64_t{sh.num_tokens} * fractions[i].second + 512) / 1024;
+        end = seq;
+        while (end < sh.num_seqs && q_start[end + 1] <= target) ++end;
+        if (end < sh.num_seqs && q_start[end + 1] - target < target - q_start[end]) ++end;
+      }
+    }
+    r.seq_end = std::max(end, seq);
+    r.token_end = q_start[r.seq_end];
+    r.decode_end = std::clamp(sh.num_decode, r.seq_begin, r.seq_end);
+    r.tile_begin = tile;
+    while (tile < sh.num_tiles && tile_seqs[static_cast<size_t>(tile) * tile_stride] < r.seq_end) ++tile;
+    r.tile_end = tile;
+    r.sample_begin = sample;
+    while (sample < sh.num_sampled && sample_rows[sample] < r.token_end) ++sample;
+    r.sample_end = sample;
+    seq = r.seq_end;
+  }
+  NF_CHECK(tile == sh.num_tiles && sample == sh.num_sampled)
+      << "nano-batch split left tiles (" << tile << " of " << sh.num_tiles << ") or sampled rows (" << sample << " of "
+      << sh.num_sampled << ") unassigned: tiles and sample rows must be in sequence order";
+  return out;
+}
+
+std::vector<NanoBatchRange> CudaPlanStaging::split(const CudaPlanShape& shape,
+                                                   const std::vector<std::pair<int32_t, int32_t>>& fractions,
+                                                   bool at_decode) const {
+  const CudaPlanLayout& L = layout_;
+  return split_nano_batches(at<int32_t>(host_, L.q_start), at<int32_t>(host_, L.tiles), 2,
+                            at<int32_t>(host_, L.sample_rows), shape, fractions, at_decode);
+}
+
 int32_t decode_graph_seq_bucket(int32_t num_seqs, int32_t cap) {
   if (num_seqs <= 0 || num_seqs > cap) return 0;
   int32_t b = 1;

@@ -3,7 +3,8 @@
 //   2. the plan, the deferred-token pairs and the per-row sampling parameters packed into one of
 //      two pinned staging buffers and sent with ONE cudaMemcpyAsync into the model's fixed plan
 //      buffer (a staging buffer is reused only after its previous copy has completed, by event);
-//   3. the forward (the sequential pipeline schedule on one stream; the deferred tokens of this
+//   3. the forward (the pipeline schedule: the sequential one on the model's stream, any other
+//      through engine/schedule_runner.h on the model's lanes; the deferred tokens of this
 //      plan are gathered on the device from the previous iteration's sampled ids), GPU sampling,
 //      and an async copy of the sampled ids/logprobs into pinned host memory, bracketed by timing
 //      events.
@@ -22,7 +23,10 @@
 // min_tokens EOS masking, more than 20 logprobs) make that iteration synchronous: the logits come
 // to the host and the CPU sampler (engine/sampler.h) draws, so semantics never change.
 //
-// Not yet: schedules other than the sequential one (validated and refused).
+// With a nano-batch schedule, decode-only iterations that a CUDA graph can run keep running the
+// sequential forward through their bucket's graph (schedules are not captured yet); every other
+// iteration is cut into the schedule's nano-batches (CudaPlanStaging::split) and run by the
+// schedule runner.
 #pragma once
 #if defined(NANOFLOW_HAVE_CUDA)
 #include <cuda_runtime.h>
@@ -35,6 +39,7 @@
 
 #include "engine/executor.h"
 #include "engine/pipeline_schedule.h"
+#include "engine/schedule_runner.h"
 #include "model/cuda_model.h"
 
 namespace nanoflow::engine {
@@ -48,6 +53,7 @@ struct CudaExecutorStats {
   int64_t graph_replays = 0;            // iterations whose forward replayed a CUDA graph
   int64_t eager_iterations = 0;         // iterations whose forward launched kernels one by one
   int64_t host_sampled_iterations = 0;  // iterations that fell back to the CPU sampler
+  int64_t scheduled_iterations = 0;     // eager iterations run by a nano-batch schedule
   double gpu_ms = 0;                    // sum of per-iteration GPU time (events)
 };
 
@@ -91,6 +97,7 @@ class CudaExecutor final : public Executor {
 
   CudaModel& model_;
   PipelineSchedule schedule_;
+  std::unique_ptr<ScheduleRunner> runner_;  // non-sequential schedules only
   CudaExecutorOptions opt_;
   int32_t graph_seq_cap_ = 0;       // largest sequence bucket: min(max_seqs, max_tokens, max_sampled)
   int32_t vocab_ = 0;

@@ -1,8 +1,8 @@
 // A pipeline schedule as data (DESIGN.md §4 "Pipeline schedule as data"): a small DAG whose nodes
 // are (op, layer, nano-batch token range, stream, SM count) and whose edges are dependencies. The
 // executor takes a schedule and validates it before running it; the sequential engine is the
-// schedule with one nano-batch on one stream (`sequential_schedule`), the only one the CUDA
-// executor runs today. Schedules are read/written as JSON so the tuner can produce them.
+// schedule with one nano-batch on one stream (`sequential_schedule`); any other comes from JSON
+// (written by tools/schedules/ or, later, the tuner) and runs through engine/schedule_runner.h.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 
@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "model/forward_ops.h"
+
 namespace nanoflow::engine {
 
-// The ops of one layer, in data-flow order. kEmbed and kLmHead appear once (layer -1).
-enum class PipelineOp : uint8_t { kEmbed, kAttnNorm, kQkv, kRopeKv, kAttention, kOProj, kMlpNorm, kGateUp, kAct, kDown, kLmHead, kSample };
+// The ops of one layer, in data-flow order; kEmbed, kLmHead and kSample appear once (layer -1).
+using PipelineOp = ForwardOp;
 const char* pipeline_op_name(PipelineOp op);
 
 struct ScheduleNode {
@@ -31,15 +33,21 @@ struct ScheduleStream {
 struct PipelineSchedule {
   std::string name;
   // Nano-batches as fractions of the iteration's tokens: [begin, end) in 1/1024ths; together they
-  // must tile [0, 1024) exactly.
+  // must tile [0, 1024) exactly. Each boundary is moved to the nearest sequence boundary of the
+  // iteration (nano-batches hold whole sequences) ...
   std::vector<std::pair<int32_t, int32_t>> nano_batches;
+  // ... unless `split_at_decode` (JSON "split": "decode"; needs exactly two nano-batches): then
+  // nano-batch 0 is the decode sequences and 1 the prefill chunks, whatever the fractions say.
+  bool split_at_decode = false;
   std::vector<ScheduleStream> streams;
   std::vector<ScheduleNode> nodes;
 
   // Throws Error(kInvalidInput) naming the problem: a dependency out of range or a cycle; a
   // stream/nano-batch index out of range; nano-batches that do not tile the batch; any
   // (op, layer, nano-batch) missing or covered twice; a per-layer op before its producer.
-  void validate(int32_t num_layers) const;
+  // Returns an order to launch the nodes in: the list order when every dependency comes earlier in
+  // the list (streams then run their nodes in list order), else a topological order.
+  std::vector<int32_t> validate(int32_t num_layers) const;
   // True when this is one nano-batch on one whole-GPU stream (what the CUDA executor runs now).
   bool is_sequential() const;
 

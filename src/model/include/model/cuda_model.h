@@ -32,8 +32,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "model/forward_ops.h"
 #include "model/model.h"
 
 namespace nanoflow {
@@ -50,6 +52,11 @@ struct CudaModelOptions {
   bool autotune_gemms = true;       // time cuBLASLt candidates per m bucket at start-up
   int32_t num_layers_override = 0;  // > 0: keep only the first N layers (reduced models for tests)
   uint64_t preset_seed = 0x6e616e6f666c6f77ull;  // random-weight presets: init seed
+  // Streams ("lanes") of a nano-batch pipeline schedule, by SM count: 0 = the whole GPU (a plain
+  // stream), else a green-context partition of that many SMs (multiple of 8). Each lane gets its
+  // own stream, GEMM runner (workspace; algorithms chosen at start-up with SM_COUNT_TARGET = its
+  // SMs) and decode-attention workspace, before the KV pool is sized. Empty: no lanes.
+  std::vector<int32_t> lane_sm_counts;
 };
 
 // One iteration's plan in device memory: fixed buffers filled by one async copy from pinned host
@@ -91,6 +98,15 @@ struct CudaPlanShape {
   size_t used_bytes = 0;        // prefix of the buffer to copy
 };
 
+// Cuts a packed plan into nano-batches of whole sequences. `fractions`: [begin, end) in 1/1024ths
+// of the plan's tokens, tiling [0, 1024); each boundary goes to the sequence boundary nearest to
+// its share of the tokens (never backwards, so nano-batches may be empty). `at_decode` (exactly two
+// nano-batches): the boundary is the end of the decode sequences instead. Host only.
+std::vector<NanoBatchRange> split_nano_batches(const int32_t* q_start, const int32_t* tile_seqs, int32_t tile_stride,
+                                               const int32_t* sample_rows, const CudaPlanShape& shape,
+                                               const std::vector<std::pair<int32_t, int32_t>>& fractions,
+                                               bool at_decode);
+
 // Sequence buckets of graphed decode forwards: 1, 2, 4, ..., 128, then steps of 64, the last one
 // `cap` (the smallest of the model's max_seqs, max_batch_tokens and max_sampled). Returns the
 // smallest bucket >= num_seqs, or 0 when num_seqs > cap (or <= 0).
@@ -124,6 +140,9 @@ class CudaPlanStaging {
   void upload(void* device, const CudaPlanShape& shape, cudaStream_t stream) const;
   const CudaPlanLayout& layout() const { return layout_; }
   const uint8_t* data() const { return host_; }  // the packed bytes (layout offsets)
+  // split_nano_batches over the packed plan (call after pack; not after pad_decode).
+  std::vector<NanoBatchRange> split(const CudaPlanShape& shape, const std::vector<std::pair<int32_t, int32_t>>& fractions,
+                                    bool at_decode) const;
 
  private:
   CudaPlanLayout layout_;
@@ -158,6 +177,17 @@ class CudaModel : public Model {
   // The KV page padded sequences use; outside [0, num_kv_pages()).
   virtual int32_t scratch_page() const = 0;
   virtual CudaGraphStats graph_stats() const = 0;
+
+  // Nano-batch pipelines (the engine's schedule runner): forward_device is forward_prologue, then
+  // every op over the whole plan on stream(); a schedule instead runs forward_prologue on stream()
+  // and then each (op, layer, nano-batch) with forward_op on a lane (options().lane_sm_counts)
+  // after the lane has waited for stream(). kSample does nothing here (the executor samples all
+  // rows after joining the lanes). Launches only. Throws kUnsupported for a model whose attention
+  // has no nano-batch form (untuned head sizes) or an unknown lane.
+  virtual void forward_prologue(const CudaPlanShape& shape, const int32_t* prev_samples) = 0;
+  virtual void forward_op(ForwardOp op, int32_t layer, const NanoBatchRange& range, int32_t lane,
+                          const CudaPlanShape& shape) = 0;
+  virtual cudaStream_t lane_stream(int32_t lane) const = 0;
 
   virtual cudaStream_t stream() const = 0;
   virtual void* plan_buffer() const = 0;        // device, layout().bytes

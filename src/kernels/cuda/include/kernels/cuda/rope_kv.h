@@ -31,7 +31,9 @@ struct RopeKvParams {
                                             // [q_start[s], q_start[s + 1])
   const int32_t* page_start = nullptr;      // [num_seqs + 1] CSR into page_ids
   const int32_t* page_ids = nullptr;        // pages of each sequence in position order
-  int tokens = 0;
+  int tokens = 0;                           // rows token_begin .. token_begin + tokens - 1 are done
+  int token_begin = 0;                      // (a nano-batch's rows; positions, qkv, q_out and
+                                            // q_start stay indexed by the plan's global row)
   int num_seqs = 0;
   int hq = 0, hkv = 0, head_dim = 0;        // multiple of 16
   bool interleaved = false;
