@@ -149,6 +149,8 @@ void CudaExecutor::launch(StepInput step) {
       graphed = bucket > 0 &&
                 staging_[k]->pad_decode(sh, bucket, decode_graph_kv_bucket(sh.max_decode_kv), model_.scratch_page());
     }
+    std::vector<NanoBatchRange> ranges;  // before the upload: the split regroups the tile list
+    if (!graphed && runner_ != nullptr) ranges = staging_[k]->split(sh, schedule_.nano_batches, schedule_.split_at_decode);
     NF_CUDA_CHECK(cudaEventRecord(start_[k], s)) << "start event";
     staging_[k]->upload(model_.plan_buffer(), sh, s);
     NF_CUDA_CHECK(cudaEventRecord(uploaded_[k], s)) << "upload event";
@@ -157,7 +159,7 @@ void CudaExecutor::launch(StepInput step) {
       ++stats_.graph_replays;
     } else {
       if (!graphed && runner_ != nullptr) {
-        runner_->run(sh, staging_[k]->split(sh, schedule_.nano_batches, schedule_.split_at_decode), prev);
+        runner_->run(sh, ranges, prev);
         ++stats_.scheduled_iterations;
       } else if (!graphed) {
         model_.forward_device(sh, prev);

@@ -132,7 +132,8 @@ class GpuSchedule : public ::testing::TestWithParam<bool> {};  // split at decod
 
 // One mixed iteration: 8 decode sequences (contexts 5..380, written by a prefill first), a first
 // prefill chunk and a later chunk of a longer prompt. The schedule's logits equal the sequential
-// forward's up to bf16 rounding (the lanes' GEMMs may pick other cuBLASLt algorithms).
+// forward's up to bf16 rounding (the lanes' GEMMs run other cuBLASLt algorithms with another
+// SM_COUNT_TARGET and other row counts; 2 random-weight layers measured ~1e-2 on an H200).
 TEST_P(GpuSchedule, MatchesSequentialForward) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   cuda::set_device(0);
@@ -167,7 +168,8 @@ TEST_P(GpuSchedule, MatchesSequentialForward) {
   engine::PipelineSchedule s = decode_overlap(static_cast<int32_t>(m->config().num_layers), ln.gemm, ln.attn);
   s.split_at_decode = GetParam();
   if (!s.split_at_decode) s.nano_batches = {{0, 512}, {512, 1024}};
-  const auto ranges = st.split(sh, s.nano_batches, s.split_at_decode);
+  const auto ranges = st.split(sh, s.nano_batches, s.split_at_decode);  // regroups the tiles: upload again
+  st.upload(m->plan_buffer(), sh, m->stream());
   ASSERT_EQ(ranges.size(), 2u);
   if (s.split_at_decode) {
     EXPECT_EQ(ranges[0].seq_end, 8);
@@ -175,7 +177,8 @@ TEST_P(GpuSchedule, MatchesSequentialForward) {
     EXPECT_EQ(ranges[1].tiles(), sh.num_tiles);
   } else {
     EXPECT_EQ(ranges[0].seq_end, 9);  // half of 308 tokens is 154; the nearest sequence boundary is 208
-    EXPECT_GT(ranges[0].tiles(), 0);  // prefill attention on the 24-SM lane too
+    EXPECT_EQ(ranges[0].tiles(), 4);  // the 200-token chunk's tiles: prefill attention on the 24-SM lane too
+    EXPECT_EQ(ranges[1].tiles(), 2);  // the 100-token later chunk
   }
   engine::ScheduleRunner runner(*m, s);
   runner.run(sh, ranges, nullptr);
@@ -191,7 +194,7 @@ TEST_P(GpuSchedule, MatchesSequentialForward) {
   }
   std::printf("schedule %s (lanes %d + %d SMs): logits rel err max %.2e, argmax equal %d of %d\n",
               s.split_at_decode ? "split at decode" : "split by tokens", ln.gemm, ln.attn, worst, same, sh.num_sampled);
-  EXPECT_LT(worst, 1e-2);
+  EXPECT_LT(worst, 2e-2);
   EXPECT_GE(same, sh.num_sampled - 1);
 
   // The executor with the schedule: greedy samples of the same iteration are the argmax rows.

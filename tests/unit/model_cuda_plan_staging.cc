@@ -294,6 +294,39 @@ TEST(CudaPlanStaging, SplitsIntoNanoBatches) {
   EXPECT_THROW(st.split(sh, {{0, 300}, {300, 600}, {600, 1024}}, true), Error);
 }
 
+// The tile list comes heaviest first; a split regroups it by nano-batch, in place.
+TEST(CudaPlanStaging, SplitRegroupsTilesByNanoBatch) {
+  BatchPlan p;
+  p.q_start = {0};
+  p.page_start = {0};
+  int32_t page = 0;
+  for (auto [q, kv] : {std::pair{1, 20}, std::pair{10, 10}, std::pair{64, 500}}) {
+    for (int32_t i = 0; i < q; ++i) {
+      p.token_ids.push_back(7);
+      p.positions.push_back(kv - q + i);
+    }
+    p.q_start.push_back(p.num_tokens());
+    p.kv_len.push_back(kv);
+    for (int32_t k = 0; k < (kv + 15) / 16; ++k) p.page_ids.push_back(page++);
+    p.page_start.push_back(static_cast<int32_t>(p.page_ids.size()));
+    p.sample_rows.push_back(p.num_tokens() - 1);
+  }
+  p.validate(64);
+  const CudaPlanLayout L = CudaPlanLayout::make(256, 8, 8, 64);
+  CudaPlanStaging st(L, /*pinned=*/false);
+  const CudaPlanShape sh = st.pack(p, {}, {}, 1000);
+  ASSERT_EQ(sh.num_tiles, 2);
+  EXPECT_EQ(read<int32_t>(st, L.tiles, 4)[0], 2);  // the 500-key sequence's tile first
+  // 11 of 75 tokens -> the boundary after sequence 1 (token 11): nano-batch 0 = sequences 0 and 1.
+  const auto r = st.split(sh, {{0, 150}, {150, 1024}}, false);
+  EXPECT_EQ(r[0].seq_end, 2);
+  EXPECT_EQ(r[0].tiles(), 1);
+  EXPECT_EQ(r[1].tiles(), 1);
+  const auto tiles = read<int32_t>(st, L.tiles, 4);
+  EXPECT_EQ(tiles[0], 1);
+  EXPECT_EQ(tiles[2], 2);
+}
+
 }  // namespace
 #else
 TEST(CudaPlanStaging, NeedsCudaBuild) { GTEST_SKIP() << "built without CUDA"; }

@@ -83,7 +83,15 @@ sched() {  # gemm_sms attn_sms [kind] -> prints the path of a 32-layer schedule
     -o "/tmp/${kind}_$1_$2.json" >/dev/null && echo "/tmp/${kind}_$1_$2.json"
 }
 
-if [ "$MODE" = phased ]; then
+if [ "$MODE" = last ]; then
+  # Two more overlap variants (plain whole-GPU streams) against sequential, and the real-shape
+  # check on a less chaotic init (initializer_range 0.006) with transformers' sdpa as a second peer.
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
+  ours seq_b2048 110 $W
+  ours ov0x0_b2048 110 $W --schedule "$(sched 0 0)"
+  ours ovp0_b2048 110 $W --schedule "$(sched 0 24 decode-overlap-phased)"
+  real real_llama3_8b_std006 250 Meta-Llama-3-8B-Instruct --init-std 0.006 --peer-sdpa
+elif [ "$MODE" = phased ]; then
   # Three-stream phased overlap (tools/schedules/make_schedule.py) vs sequential, and the
   # real-shape check with transformers' sdpa attention as a second bf16 peer.
   W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"

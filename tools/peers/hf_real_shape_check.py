@@ -93,6 +93,9 @@ def main():
     ap.add_argument("--peer-sdpa", action="store_true",
                     help="also run transformers with sdpa attention on the same weights")
     ap.add_argument("--skip-nanoflow", action="store_true", help="transformers' runs only")
+    ap.add_argument("--init-std", type=float, default=0.0,
+                    help="> 0: initializer_range for transformers' init (default: the config's, 0.02); "
+                         "0.006 makes the random model far less chaotic (init_conditioning_experiment.py)")
     a = ap.parse_args()
     if not a.skip_nanoflow and not a.nanoflow:
         ap.error("--nanoflow is required unless --skip-nanoflow")
@@ -104,6 +107,8 @@ def main():
     torch.manual_seed(a.seed)
     cfg = AutoConfig.from_pretrained(a.config_dir)
     real_layers = cfg.num_hidden_layers
+    if a.init_std > 0:
+        cfg.initializer_range = a.init_std
     if a.num_layers > 0:
         cfg.num_hidden_layers = a.num_layers
     with torch.device(a.device):
@@ -198,7 +203,7 @@ def main():
         "transformers": transformers.__version__, "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu",
         "config_dir": a.config_dir, "num_layers": cfg.num_hidden_layers, "dtype": a.dtype,
-        "init": a.init, "real_num_layers": real_layers, "scaled_tensors": scaled_tensors,
+        "init": a.init, "initializer_range": cfg.initializer_range, "real_num_layers": real_layers, "scaled_tensors": scaled_tensors,
         "residual_output_scale": 1.0 / math.sqrt(2 * real_layers) if a.init == "scaled" else 1.0,
         "backend": a.backend, "num_prompts": a.num_prompts, "prompt_len": a.prompt_len, "new_tokens": a.new_tokens,
         # ours vs transformers in --dtype (the acceptance comparison)

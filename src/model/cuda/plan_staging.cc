@@ -160,15 +160,15 @@ CudaPlanShape CudaPlanStaging::pack(const BatchPlan& plan, const std::vector<int
   return sh;
 }
 
-std::vector<NanoBatchRange> split_nano_batches(const int32_t* q_start, const int32_t* tile_seqs, int32_t tile_stride,
-                                               const int32_t* sample_rows, const CudaPlanShape& sh,
+std::vector<NanoBatchRange> split_nano_batches(const int32_t* q_start, int32_t* tiles, const int32_t* sample_rows,
+                                               const CudaPlanShape& sh,
                                                const std::vector<std::pair<int32_t, int32_t>>& fractions,
                                                bool at_decode) {
   const size_t n = fractions.size();
   NF_CHECK_INPUT(n > 0) << "no nano-batches";
   NF_CHECK_INPUT(!at_decode || n == 2) << "a split at the decode sequences needs 2 nano-batches, not " << n;
   std::vector<NanoBatchRange> out(n);
-  int32_t seq = 0, tile = 0, sample = 0;
+  int32_t seq = 0;
   for (size_t i = 0; i < n; ++i) {
     NanoBatchRange& r = out[i];
     r.seq_begin = seq;
@@ -188,25 +188,42 @@ std::vector<NanoBatchRange> split_nano_batches(const int32_t* q_start, const int
     r.seq_end = std::max(end, seq);
     r.token_end = q_start[r.seq_end];
     r.decode_end = std::clamp(sh.num_decode, r.seq_begin, r.seq_end);
+    seq = r.seq_end;
+  }
+  // The tile list comes heaviest first; regroup it by nano-batch (keeping that order inside each)
+  // so that each nano-batch's tiles are one contiguous range.
+  auto nb_of = [&](int32_t s) {
+    size_t i = 0;
+    while (i + 1 < n && s >= out[i].seq_end) ++i;
+    return i;
+  };
+  std::vector<std::pair<int32_t, int32_t>> t(static_cast<size_t>(sh.num_tiles));
+  for (size_t k = 0; k < t.size(); ++k) t[k] = {tiles[2 * k], tiles[2 * k + 1]};
+  std::stable_sort(t.begin(), t.end(), [&](const auto& a, const auto& b) { return nb_of(a.first) < nb_of(b.first); });
+  for (size_t k = 0; k < t.size(); ++k) {
+    tiles[2 * k] = t[k].first;
+    tiles[2 * k + 1] = t[k].second;
+  }
+  int32_t tile = 0, sample = 0;
+  for (NanoBatchRange& r : out) {
     r.tile_begin = tile;
-    while (tile < sh.num_tiles && tile_seqs[static_cast<size_t>(tile) * tile_stride] < r.seq_end) ++tile;
+    while (tile < sh.num_tiles && tiles[2 * tile] < r.seq_end) ++tile;
     r.tile_end = tile;
     r.sample_begin = sample;
     while (sample < sh.num_sampled && sample_rows[sample] < r.token_end) ++sample;
     r.sample_end = sample;
-    seq = r.seq_end;
   }
   NF_CHECK(tile == sh.num_tiles && sample == sh.num_sampled)
       << "nano-batch split left tiles (" << tile << " of " << sh.num_tiles << ") or sampled rows (" << sample << " of "
-      << sh.num_sampled << ") unassigned: tiles and sample rows must be in sequence order";
+      << sh.num_sampled << ") unassigned: sample rows must be in token order";
   return out;
 }
 
 std::vector<NanoBatchRange> CudaPlanStaging::split(const CudaPlanShape& shape,
                                                    const std::vector<std::pair<int32_t, int32_t>>& fractions,
-                                                   bool at_decode) const {
+                                                   bool at_decode) {
   const CudaPlanLayout& L = layout_;
-  return split_nano_batches(at<int32_t>(host_, L.q_start), at<int32_t>(host_, L.tiles), 2,
+  return split_nano_batches(at<int32_t>(host_, L.q_start), at<int32_t>(host_, L.tiles),
                             at<int32_t>(host_, L.sample_rows), shape, fractions, at_decode);
 }
 

@@ -101,9 +101,11 @@ struct CudaPlanShape {
 // Cuts a packed plan into nano-batches of whole sequences. `fractions`: [begin, end) in 1/1024ths
 // of the plan's tokens, tiling [0, 1024); each boundary goes to the sequence boundary nearest to
 // its share of the tokens (never backwards, so nano-batches may be empty). `at_decode` (exactly two
-// nano-batches): the boundary is the end of the decode sequences instead. Host only.
-std::vector<NanoBatchRange> split_nano_batches(const int32_t* q_start, const int32_t* tile_seqs, int32_t tile_stride,
-                                               const int32_t* sample_rows, const CudaPlanShape& shape,
+// nano-batches): the boundary is the end of the decode sequences instead. Regroups the prefill tile
+// list ([num_tiles] (sequence, tile) pairs, heaviest first) in place by nano-batch, keeping its
+// order inside each, so each nano-batch's tiles are one range. Host only.
+std::vector<NanoBatchRange> split_nano_batches(const int32_t* q_start, int32_t* tiles, const int32_t* sample_rows,
+                                               const CudaPlanShape& shape,
                                                const std::vector<std::pair<int32_t, int32_t>>& fractions,
                                                bool at_decode);
 
@@ -140,9 +142,10 @@ class CudaPlanStaging {
   void upload(void* device, const CudaPlanShape& shape, cudaStream_t stream) const;
   const CudaPlanLayout& layout() const { return layout_; }
   const uint8_t* data() const { return host_; }  // the packed bytes (layout offsets)
-  // split_nano_batches over the packed plan (call after pack; not after pad_decode).
+  // split_nano_batches over the packed plan: after pack (not after pad_decode), before upload (it
+  // reorders the packed tile list).
   std::vector<NanoBatchRange> split(const CudaPlanShape& shape, const std::vector<std::pair<int32_t, int32_t>>& fractions,
-                                    bool at_decode) const;
+                                    bool at_decode);
 
  private:
   CudaPlanLayout layout_;
