@@ -51,8 +51,8 @@ struct DecodeCase {
   int hq, hkv, d;
   std::vector<int> kv_lens;
   int cta_budget;
-  int sm_count = 0;  // persistent variants (36+): SMs the grid is sized for (0 = all); 1-2 make
-                     // every CTA loop over many work items
+  int sm_count = 0;  // SMs of the call's share (0 = all): below the device's, the default runs TMA
+                     // variant 33
 };
 
 TEST(GpuAttention, DecodeMatchesCpu) {
@@ -71,7 +71,7 @@ TEST(GpuAttention, DecodeMatchesCpu) {
       {32, 8, 128, {4100, 2047, 5}, 0},                    // > 32 warp steps a split (page-id windows)
       {8, 1, 64, {3, 900, 48}, 64},                        // G = 8, one KV head, d 64
       {16, 2, 128, {1, 15, 16, 33, 200, 2049}, 3000},      // G = 8, d 128, many short and empty splits
-      // Persistent variants with far more work items than CTAs: mixed lengths, empty splits, items
+      // The default on shares of 1-2 SMs (TMA variant 33): mixed lengths, empty splits, splits
       // where some warps have no step, page-id windows, one split (out written directly).
       {32, 8, 128, {1, 17, 1000, 3000, 64, 65}, 4096, 1},
       {9, 3, 64, {1, 2, 33, 700, 2000}, 200, 1},
@@ -107,6 +107,7 @@ TEST(GpuAttention, DecodeMatchesCpu) {
     DeviceBuffer ws(std::max<size_t>(16, cuda::decode_attention_workspace_floats(S, c.hq, c.d, plan.num_splits) * 4));
     const auto ref = s.reference();
     for (int variant = 0; variant <= cuda::kDecodeAttentionVariants; ++variant) {  // 0: the default
+      if (!cuda::decode_attention_variant_valid(variant)) continue;  // a removed number
       SCOPED_TRACE(testing::Message() << "variant " << variant);
       DeviceBuffer dout(size_t(S) * c.hq * c.d * 2);
       poison(dout);
@@ -197,6 +198,31 @@ TEST(GpuAttention, RejectsUnsupportedHeads) {
   q.head_dim = 80;
   EXPECT_THROW(cuda::prefill_attention(q, nullptr), Error);
   EXPECT_THROW(cuda::plan_prefill_attention({0, 5}, {3}), Error);  // kv shorter than the chunk
+}
+
+// Removed decode variants keep their numbers (docs/perf/RESULTS.md cites them) and are refused by
+// name before anything is launched.
+TEST(GpuAttention, DecodeRefusesRemovedVariants) {
+  for (int v : {9, 12, 18, 21, 25, 26, 36, 39}) {
+    EXPECT_TRUE(cuda::decode_attention_variant_removed(v)) << v;
+    EXPECT_FALSE(cuda::decode_attention_variant_valid(v)) << v;
+  }
+  for (int v : {0, 1, 8, 13, 17, 22, 24, 27, 33, 35}) EXPECT_TRUE(cuda::decode_attention_variant_valid(v)) << v;
+  EXPECT_FALSE(cuda::decode_attention_variant_valid(cuda::kDecodeAttentionVariants + 1));
+  cuda::DecodeAttentionParams p;
+  p.num_seqs = 1;
+  p.hq = 32;
+  p.hkv = 8;
+  p.scale = 0.1f;
+  p.num_splits = 1;
+  p.chunk_tokens = 64;
+  p.variant = 36;
+  try {
+    cuda::decode_attention(p, nullptr);
+    ADD_FAILURE() << "variant 36 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("decode attention variant 36 was removed"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

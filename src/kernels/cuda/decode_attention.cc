@@ -41,7 +41,9 @@ void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream) {
   NF_CHECK_INPUT(p.scale > 0.f) << "scale " << p.scale;
   NF_CHECK_INPUT(p.num_splits >= 1 && p.chunk_tokens > 0 && p.chunk_tokens % kChunkAlign == 0)
       << "num_splits " << p.num_splits << " chunk_tokens " << p.chunk_tokens << " (use plan_decode_attention)";
-  NF_CHECK_INPUT(p.variant >= 0 && p.variant <= kDecodeAttentionVariants) << "variant " << p.variant;
+  NF_CHECK_INPUT(!decode_attention_variant_removed(p.variant))
+      << "decode attention variant " << p.variant << " was removed; see docs/perf/RESULTS.md";
+  NF_CHECK_INPUT(decode_attention_variant_valid(p.variant)) << "variant " << p.variant;
   NF_CHECK_INPUT(p.num_pages >= 0) << "num_pages " << p.num_pages;
   NF_CHECK_INPUT(p.num_splits <= 65535) << "num_splits " << p.num_splits;
   NF_CHECK_INPUT(p.num_seqs <= 65535 && p.hkv <= 65535) << "grid too large";

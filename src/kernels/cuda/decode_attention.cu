@@ -12,19 +12,20 @@
 // bytes in flight, so the old default (5) was 4 warps x 2 stages x 3 CTAs per SM (12 warps, 74 KB a CTA).
 // The default is now variant 13 (register-fed, see below; measured best on an H200).
 //
-// Variants 7-12 (decode_attention_rk_kernel, further down) are built for small SM shares: K goes
-// from global memory straight to registers (no shared-memory pass), V either too (transposed by
-// movmatrix) or through a per-warp cp.async ring, and each warp pipelines its own 16-key steps
-// with no CTA barrier until the final merge. Measured on an H200 (256 seqs x 2k, 24-SM share, % of
-// a streaming read): 7 reaches 50% (default 5: 39%); 9, 10 and 12 (V ring of >= 3 stages) ~30%.
-// Their cp.async group accounting is exact (SASS: DEPBAR.LE SB0, kVStages - 1 after kVStages - 1
-// prologue groups, one commit a step), so the ring does not drain; what 9, 10 and 12 share is ~209
-// KB of shared memory an SM, leaving the least L1 beside it (probe: variant 16). 8 and 11 were
-// held back by ptxas's single load scoreboard (see "Pipelining" below; fixed for 11). Variants
-// 13-17 test L1-allocating register loads (a 128-byte line is read by two instructions, 64 bytes
-// each), 18-21 an L2 prefetch of each step a few steps ahead, 22-26 32-key warp steps
-// (decode_attention_rk32_kernel). Variants 27-39 (decode_attention_tma.cu) feed per-warp rings of
-// page-sized shared-memory stages by TMA (36-39: persistent CTAs).
+// Variants 7-8 and 13-17 (decode_attention_rk_kernel, further down) are built for small SM shares:
+// K goes from global memory straight to registers (no shared-memory pass), V either too
+// (transposed by movmatrix) or through a per-warp cp.async ring, and each warp pipelines its own
+// 16-key steps with no CTA barrier until the final merge. Measured on an H200 (256 seqs x 2k,
+// 24-SM share, % of a streaming read): 7 reaches 50% (default 5: 39%); the removed 9, 10 and 12
+// (V ring of >= 3 stages at ~209 KB of shared memory an SM) ~30%. Their cp.async group accounting
+// was exact (SASS: DEPBAR.LE SB0, kVStages - 1 after kVStages - 1 prologue groups, one commit a
+// step), so the ring did not drain; what they shared was the least L1 left beside shared memory
+// (probe: variant 16, a 3-stage ring at 157 KB an SM). 8 (and the removed 11) were held back by
+// ptxas's single load scoreboard (see "Pipelining" below). Variants 13-17 test L1-allocating
+// register loads (a 128-byte line is read by two instructions, 64 bytes each), 22-24 32-key warp
+// steps (decode_attention_rk32_kernel). Variants 27-35 (decode_attention_tma.cu) feed per-warp
+// rings of page-sized shared-memory stages by TMA. Removed after measurement (RESULTS.md): 9-12,
+// an L2 prefetch a few steps ahead (18-21, 25-26), persistent TMA CTAs (36-39).
 //
 // Shared memory (bf16, rows padded by 8 elements for conflict-free ldmatrix):
 //   sQ [16][D+8]   sK [kStages][tile][D+8]   sV [kStages][tile][D+8];
@@ -42,6 +43,7 @@ namespace nanoflow::cuda {
 namespace {
 
 using namespace dev;
+using decode_detail::publish_and_store_merged;
 using decode_detail::store_merged;
 
 constexpr int kRows = 16;    // mma M: query heads of the group, zero-padded
@@ -259,7 +261,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_kern
 //    movmatrix.trans gives lane (p, c): block row p = dim (j*4+p/2)*8 + 2w + p%2, keys 2c,2c+1 (+8 hf).
 //    M-tile t = 2j + ih pairs block (j, 2ih) (rows p) with block (j, 2ih+1) (rows p+8):
 //      A regs = { T(vb[0][j].w[2ih]), T(vb[0][j].w[2ih+1]), T(vb[1][j].w[2ih]), T(vb[1][j].w[2ih+1]) },
-//    so O^T row p of m-tile t is dim (j*4 + p/2)*8 + 4ih + (p&1), row p+8 is that + 2 (o_dim below).
+//    so O^T row p of m-tile t is dim (j*4 + p/2)*8 + 4ih + (p&1), row p+8 is that + 2 (o_dim,
+//    decode_attention_internal.cuh).
 //  kVStages >= 2: a per-warp cp.async ring of kVStages steps [kVStages][16 keys][D + 8] in shared
 //    memory, read by ldmatrix.x4.trans: matrix m (lanes 8m..8m+7 give row addresses) = keys
 //    (m >> 1) * 8 + (l & 7), dims 16t + (m & 1) * 8, so m-tile t is dims 16t .. 16t+15 in order.
@@ -285,11 +288,6 @@ __device__ __forceinline__ uint4 ld_l1(const void* p) {
   asm volatile("ld.global.nc.v4.u32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
   return v;
 }
-
-// Fire-and-forget prefetch of the 128-byte line at p into L2: no registers and no load tracking of
-// the SM are held while it is in flight. (cp.async.bulk.prefetch takes a warp-uniform address, so
-// per-lane rows would compile to a 32-pass loop.)
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 __device__ __forceinline__ uint32_t word(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
@@ -319,16 +317,6 @@ struct PageWindow {
   }
 };
 
-// Head dim held by O^T accumulator row (p + 8 y) of m-tile t (see the layout above).
-template <bool kVRegs>
-__device__ __forceinline__ int o_dim(int t, int p, int y) {
-  if constexpr (kVRegs) {
-    return ((t >> 1) * 4 + (p >> 1)) * 8 + 4 * (t & 1) + 2 * y + (p & 1);
-  } else {
-    return 16 * t + 8 * y + p;
-  }
-}
-
 // Shared memory of the register-fed kernel: the V ring (or, after the loop, the merge scratch),
 // then sQ when kQSmem.
 template <int D, int kNT, int kWarps, int kVStages>
@@ -342,7 +330,7 @@ constexpr int rk_smem_bytes() {
   return rk_ring_bytes<D, kNT, kWarps, kVStages>() + (kQSmem ? 8 * kNT * (D + 32) * 2 : 0);
 }
 
-template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1, int kPf>
+template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_kernel(DecodeAttentionParams p) {
   constexpr bool kVRegs = kVStages == 0;
   constexpr int kJ = D / 32;      // 16-byte loads per key row per lane (4 lanes a row)
@@ -401,20 +389,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
 
   PageWindow<kWarps> win_k{split_pages, n_steps};
   PageWindow<kWarps> win_v{split_pages, n_steps};  // V may run ahead of K (ring mode)
-  PageWindow<kWarps> win_pf{split_pages, n_steps};  // L2 prefetch, kPf steps ahead
-  // L2 prefetch of step li (kPf > 0): its 16 K rows, then its 16 V rows, of D / 64 lines each; line
-  // idx = i * 32 + lane goes to lane `lane`.
-  auto prefetch_step = [&](int li) {
-    constexpr int kLines = D / 64;  // 128-byte lines a row
-    const int pg = win_pf.get(li, lane);
-#pragma unroll
-    for (int i = 0; i < kLines; ++i) {
-      const int idx = i * 32 + lane;
-      const int rem = idx % (16 * kLines), row = rem / kLines, part = rem % kLines;
-      const __nv_bfloat16* cache = idx < 16 * kLines ? p.k_cache : p.v_cache;
-      prefetch_l2(cache + (static_cast<int64_t>(pg) * 16 + row) * slot_stride + static_cast<int64_t>(kvh) * D + part * 64);
-    }
-  };
   uint4 kb[kDepth][2][kJ];
   uint4 vb[kVRegs ? kDepth : 1][2][kJ];
   auto load_rows = [&](const __nv_bfloat16* cache, int pg, uint4 (&buf)[2][kJ]) {
@@ -446,11 +420,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
   // Prologue: the first kDepth steps (register mode with two buffers: the first step; see the loop).
   static_assert(!kVRegs || kDepth <= 2, "register mode: one or two buffers");
   constexpr int kLead = kVRegs && kDepth == 2 ? 1 : kDepth;
-  if constexpr (kPf > 0) {
-#pragma unroll
-    for (int r = kLead; r < kPf; ++r)
-      if (r < n_mine) prefetch_step(r);
-  }
 #pragma unroll
   for (int r = 0; r < kLead; ++r) {
     if (r < n_mine) {
@@ -482,9 +451,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
     for (int r = 0; r < kDepth; ++r) {
       const int li = li0 + r;
       if (li >= n_mine) break;
-      if constexpr (kPf > 0) {
-        if (li + kPf < n_mine) prefetch_step(li + kPf);
-      }
       if constexpr (!kVRegs) {
         __syncwarp();  // every lane is done reading the stage that step li - 1 used
         if (li + kVStages - 1 < n_mine) issue_v_ring(li + kVStages - 1);
@@ -592,52 +558,21 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk_k
   }
   if constexpr (!kVRegs) cp_async_wait<0>();
   __syncthreads();  // the ring becomes the merge scratch
-
-  // Merge the warps' states through shared memory: s_o [kWarps][kSlots][D], s_m / s_l [kWarps][kSlots].
-#pragma unroll
-  for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-    for (int e = 0; e < 2; ++e)
-#pragma unroll
-      for (int off = 4; off <= 16; off <<= 1) l[nt][e] += __shfl_xor_sync(0xffffffffu, l[nt][e], off);
-  float* s_o = reinterpret_cast<float*>(smem_raw);
-  float* s_m = s_o + kWarps * kSlots * D;
-  float* s_l = s_m + kWarps * kSlots;
-#pragma unroll
-  for (int nt = 0; nt < kNT; ++nt) {
-    float* w_o = s_o + (warp * kSlots + nt * 8 + 2 * c) * D;  // head 2c; head 2c + 1 is + D
-#pragma unroll
-    for (int t = 0; t < kMT; ++t) {
-      const int d_lo = o_dim<kVRegs>(t, pr, 0), d_hi = o_dim<kVRegs>(t, pr, 1);
-      w_o[d_lo] = o[nt][t][0];
-      w_o[D + d_lo] = o[nt][t][1];
-      w_o[d_hi] = o[nt][t][2];
-      w_o[D + d_hi] = o[nt][t][3];
-    }
-    if (pr == 0) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        s_m[warp * kSlots + nt * 8 + 2 * c + e] = m[nt][e];
-        s_l[warp * kSlots + nt * 8 + 2 * c + e] = l[nt][e];
-      }
-    }
-  }
-  __syncthreads();
-  store_merged<D, kWarps, kSlots>(p, s_o, s_m, s_l, split, kvh, seq, tid);
+  publish_and_store_merged<D, kWarps, kNT, kVRegs>(p, reinterpret_cast<float*>(smem_raw), o, m, l, split, kvh, seq,
+                                                   tid);
 }
 
-// 32-key steps (variants 22+): the register-fed ring-mode kernel above with G <= 8 (one n-tile),
+// 32-key steps (variants 22-24): the register-fed ring-mode kernel above with G <= 8 (one n-tile),
 // Q in registers, and each warp step covering two 16-key blocks (two pages): K of both blocks in
 // registers (64 per lane, loaded one step ahead), V through a per-warp cp.async ring of
 // kVStages 32-row stages. Per 32 keys it pays one max/sum shuffle reduction, one rescale (skipped
 // when no column's max moved: warp-uniform branch) and one scoreboard drain instead of two, and
 // the two blocks' S chains interleave. Fragment layouts as in decode_attention_rk_kernel.
-template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1, int kPf>
+template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32_kernel(DecodeAttentionParams p) {
   constexpr int kSub = 2;         // 16-key blocks a step
   constexpr int kJ = D / 32;      // 16-byte loads per key row per lane
   constexpr int kMT = D / 16;     // m-tiles of O^T
-  constexpr int kSlots = 8;       // head columns
   constexpr int kPitch = D + 8;   // V ring row, bf16
   constexpr int kRows = 16 * kSub;
   static_assert(kVStages >= 2, "V ring needs >= 2 stages");
@@ -666,23 +601,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32
 
   PageWindow<kWarps, kSub> win_k{split_pages, n_blocks};
   PageWindow<kWarps, kSub> win_v{split_pages, n_blocks};
-  PageWindow<kWarps, kSub> win_pf{split_pages, n_blocks};
-  // L2 prefetch of step li (kPf > 0): per block, its 16 K rows then its 16 V rows, D / 64 lines
-  // each; line idx = i * 32 + lane goes to lane `lane`.
-  auto prefetch_step = [&](int li) {
-    constexpr int kLines = D / 64;
-#pragma unroll
-    for (int b = 0; b < kSub; ++b) {
-      const int pg = win_pf.get(kSub * li + b, lane);
-#pragma unroll
-      for (int i = 0; i < kLines; ++i) {
-        const int idx = i * 32 + lane;
-        const int rem = idx % (16 * kLines), row = rem / kLines, part = rem % kLines;
-        const __nv_bfloat16* cache = idx < 16 * kLines ? p.k_cache : p.v_cache;
-        prefetch_l2(cache + (static_cast<int64_t>(pg) * 16 + row) * slot_stride + static_cast<int64_t>(kvh) * D + part * 64);
-      }
-    }
-  };
   uint4 kb[kSub][2][kJ];  // [block][key pr / pr + 8][chunk j * 4 + c]
   auto load_k = [&](int li) {
 #pragma unroll
@@ -715,11 +633,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32
     }
   };
 
-  if constexpr (kPf > 0) {
-#pragma unroll
-    for (int r = 1; r < kPf; ++r)
-      if (r < n_mine) prefetch_step(r);
-  }
   if (n_mine > 0) load_k(0);
 #pragma unroll
   for (int r = 0; r < kVStages - 1; ++r) {
@@ -734,9 +647,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32
   const float sl2 = p.scale * kLog2e;
 
   for (int li = 0; li < n_mine; ++li) {
-    if constexpr (kPf > 0) {
-      if (li + kPf < n_mine) prefetch_step(li + kPf);
-    }
     __syncwarp();  // every lane is done reading the stage that step li - 1 used
     if (li + kVStages - 1 < n_mine) issue_v_ring(li + kVStages - 1);
     cp_async_commit();
@@ -821,33 +731,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) decode_attention_rk32
   }
   cp_async_wait<0>();
   __syncthreads();  // the ring becomes the merge scratch
-
-  // Merge the warps' states: s_o [kWarps][kSlots][D], s_m / s_l [kWarps][kSlots].
-#pragma unroll
-  for (int e = 0; e < 2; ++e)
-#pragma unroll
-    for (int off = 4; off <= 16; off <<= 1) l[e] += __shfl_xor_sync(0xffffffffu, l[e], off);
-  float* s_o = reinterpret_cast<float*>(smem_raw);
-  float* s_m = s_o + kWarps * kSlots * D;
-  float* s_l = s_m + kWarps * kSlots;
-  float* w_o = s_o + (warp * kSlots + 2 * c) * D;  // head 2c; head 2c + 1 is + D
-#pragma unroll
-  for (int t = 0; t < kMT; ++t) {
-    const int d_lo = o_dim<false>(t, pr, 0), d_hi = o_dim<false>(t, pr, 1);
-    w_o[d_lo] = o[t][0];
-    w_o[D + d_lo] = o[t][1];
-    w_o[d_hi] = o[t][2];
-    w_o[D + d_hi] = o[t][3];
-  }
-  if (pr == 0) {
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      s_m[warp * kSlots + 2 * c + e] = m[e];
-      s_l[warp * kSlots + 2 * c + e] = l[e];
-    }
-  }
-  __syncthreads();
-  store_merged<D, kWarps, kSlots>(p, s_o, s_m, s_l, split, kvh, seq, tid);
+  publish_and_store_merged<D, kWarps, 1, false>(p, reinterpret_cast<float*>(smem_raw), &o, &m, &l, split, kvh, seq, tid);
 }
 
 // One CTA per (head, sequence), head_dim threads: out = sum_i w_i o_i / sum_i w_i, w_i = 2^(lse_i - max).
@@ -879,10 +763,10 @@ cudaError_t launch_v(const DecodeAttentionParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1, int kPf>
+template <int D, int kNT, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1>
 cudaError_t launch_rk_nt(const DecodeAttentionParams& p, cudaStream_t stream) {
   constexpr int smem = rk_smem_bytes<D, kNT, kWarps, kVStages, kQSmem>();
-  auto kernel = decode_attention_rk_kernel<D, kNT, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1, kPf>;
+  auto kernel = decode_attention_rk_kernel<D, kNT, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
   kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
@@ -892,27 +776,29 @@ cudaError_t launch_rk_nt(const DecodeAttentionParams& p, cudaStream_t stream) {
 // Register-fed kernel: one n-tile of heads for G <= 8; for G <= 16 two (twice the accumulators),
 // with Q in shared memory, one step of register depth and half the CTAs per SM, so it fits
 // without spills (G > 8 is rare; not tuned).
-template <int D, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1 = false, int kPf = 0>
+template <int D, int kWarps, int kDepth, int kVStages, bool kQSmem, int kMinBlocks, bool kL1 = false>
 cudaError_t launch_rk(const DecodeAttentionParams& p, cudaStream_t stream) {
-  if (p.hq / p.hkv <= 8) return launch_rk_nt<D, 1, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1, kPf>(p, stream);
-  return launch_rk_nt<D, 2, kWarps, 1, kVStages, true, (kMinBlocks + 1) / 2, kL1, kPf>(p, stream);
+  if (p.hq / p.hkv <= 8) return launch_rk_nt<D, 1, kWarps, kDepth, kVStages, kQSmem, kMinBlocks, kL1>(p, stream);
+  return launch_rk_nt<D, 2, kWarps, 1, kVStages, true, (kMinBlocks + 1) / 2, kL1>(p, stream);
 }
 
 // 32-key steps; G > 8 takes the 16-key kernel's two-n-tile path.
-template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1, int kPf = 0>
+template <int D, int kWarps, int kVStages, int kMinBlocks, bool kL1>
 cudaError_t launch_rk32(const DecodeAttentionParams& p, cudaStream_t stream) {
-  if (p.hq / p.hkv > 8) return launch_rk<D, kWarps, 1, kVStages, true, kMinBlocks, kL1, 2 * kPf>(p, stream);
+  if (p.hq / p.hkv > 8) return launch_rk<D, kWarps, 1, kVStages, true, kMinBlocks, kL1>(p, stream);
   constexpr int ring = kWarps * kVStages * 32 * (D + 8) * 2;
   constexpr int merge = (kWarps * 8 * D + 2 * kWarps * 8) * 4;
   constexpr int smem = ring > merge ? ring : merge;
-  auto kernel = decode_attention_rk32_kernel<D, kWarps, kVStages, kMinBlocks, kL1, kPf>;
+  auto kernel = decode_attention_rk32_kernel<D, kWarps, kVStages, kMinBlocks, kL1>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return e;
   kernel<<<dim3(p.num_splits, p.hkv, p.num_seqs), kWarps * 32, smem, stream>>>(p);
   return cudaGetLastError();
 }
 
-// The one dispatch point of the variants (STYLE.md): 0 = the default, measured best.
+// The one dispatch point of the variants (STYLE.md): 0 = the default, measured best. Removed
+// numbers (decode_attention_variant_removed) are not reused: like any unknown number they return
+// cudaErrorInvalidValue here (decode_attention refuses them by name first).
 template <int D>
 cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
   switch (p.variant) {
@@ -926,10 +812,6 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     // stages (0 = V in registers via movmatrix), Q in smem, CTAs/SM>; 16-key steps per warp.
     case 7: return launch_rk<D, 4, 1, 2, false, 4>(p, stream);   // K in regs, V ring 2 stages, 16 warps/SM
     case 8: return launch_rk<D, 4, 1, 0, false, 3>(p, stream);   // K+V in regs, 1 step ahead, 12 warps/SM
-    case 9: return launch_rk<D, 4, 1, 3, false, 4>(p, stream);   // K in regs, V ring 3 stages, 16 warps/SM
-    case 10: return launch_rk<D, 4, 2, 4, false, 3>(p, stream);  // K 2 buffers (lands 1 step ahead: one scoreboard), V ring 4 stages, 12 warps/SM
-    case 11: return launch_rk<D, 4, 2, 0, false, 2>(p, stream);  // K+V in regs, 2 buffers (1 step ahead, issued before PV), 8 warps/SM
-    case 12: return launch_rk<D, 2, 1, 3, false, 8>(p, stream);  // as 9 with 2-warp CTAs, 16 warps/SM
     // As above with K/V register loads allocating in L1 (ld_l1): a 128-byte line is read by two
     // load instructions, which then cost one L2 request instead of two.
     // 13 is the default on the whole GPU (H200, 256 seqs x 2k, 32/8 heads x 128: 100.7% of HBM
@@ -937,24 +819,15 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 0:
     case 13: return launch_rk<D, 4, 1, 2, false, 4, true>(p, stream);  // 7 + L1 loads
     case 14: return launch_rk<D, 4, 1, 0, false, 3, true>(p, stream);  // 8 + L1 loads
-    case 15: return launch_rk<D, 4, 2, 0, false, 2, true>(p, stream);  // 11 + L1 loads
-    // 9 at 3 CTAs/SM: 157 KB of shared memory an SM instead of 209 KB (probe: does the L1 left
-    // beside shared memory limit the loads in flight?).
+    case 15: return launch_rk<D, 4, 2, 0, false, 2, true>(p, stream);  // K+V in regs, 2 buffers (1 step ahead, issued before PV), L1 loads, 8 warps/SM
+    // K in regs, V ring 3 stages, 12 warps/SM: 157 KB of shared memory an SM instead of the 209 KB
+    // of the removed 9 (probe: does the L1 left beside shared memory limit the loads in flight?).
     case 16: return launch_rk<D, 4, 1, 3, false, 3>(p, stream);
-    case 17: return launch_rk<D, 4, 2, 2, false, 3, true>(p, stream);  // as 10 with a 2-stage V ring and L1 loads, 12 warps/SM
-    // With an L2 prefetch (prefetch_l2) of each step's K and V rows kPf steps ahead, so the register
-    // and ring loads wait on an L2 hit instead of HBM: more bytes in flight per SM without more
-    // registers or shared memory.
-    case 18: return launch_rk<D, 4, 1, 2, false, 4, false, 4>(p, stream);  // 7 + prefetch 4 steps ahead
-    case 19: return launch_rk<D, 4, 1, 2, false, 4, true, 4>(p, stream);   // 13 + prefetch 4 ahead
-    case 20: return launch_rk<D, 4, 1, 0, false, 3, true, 4>(p, stream);   // 14 + prefetch 4 ahead
-    case 21: return launch_rk<D, 4, 1, 2, false, 4, false, 8>(p, stream);  // 7 + prefetch 8 ahead
-    // 32-key steps (decode_attention_rk32_kernel): <warps, V ring stages, CTAs/SM, L1 loads, L2 prefetch>.
+    case 17: return launch_rk<D, 4, 2, 2, false, 3, true>(p, stream);  // K 2 buffers, V ring 2 stages, L1 loads, 12 warps/SM
+    // 32-key steps (decode_attention_rk32_kernel): <warps, V ring stages, CTAs/SM, L1 loads>.
     case 22: return launch_rk32<D, 4, 2, 2, false>(p, stream);  // 8 warps/SM, 139 KB smem/SM (as 7)
     case 23: return launch_rk32<D, 4, 2, 3, false>(p, stream);  // 12 warps/SM, 209 KB smem/SM
     case 24: return launch_rk32<D, 4, 2, 3, true>(p, stream);   // 23 + L1 loads
-    case 25: return launch_rk32<D, 4, 2, 2, false, 2>(p, stream);  // 22 + L2 prefetch 2 steps (64 keys) ahead
-    case 26: return launch_rk32<D, 4, 2, 3, false, 2>(p, stream);  // 23 + L2 prefetch 2 steps ahead
     // TMA-fed warp rings (decode_attention_tma.cu, which picks the shape per variant); where a call
     // cannot take them (pool size unknown, G > 8), the default runs instead.
     case 27:
@@ -966,10 +839,6 @@ cudaError_t launch_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 33:
     case 34:
     case 35:
-    case 36:
-    case 37:
-    case 38:
-    case 39:
       if (decode_attention_tma_supported(p)) return launch_decode_attention_tma(p, stream);
       return launch_rk<D, 4, 1, 2, false, 4, true>(p, stream);  // as 13
     default: return cudaErrorInvalidValue;

@@ -1,4 +1,4 @@
-// TMA-fed paged decode attention (variants 27-39 of decode_attention.h; 36-39 persistent, see further down; G <= 8, head_dim 64 or 128).
+// TMA-fed paged decode attention (variants 27-35 of decode_attention.h; G <= 8, head_dim 64 or 128).
 //
 // Why: on a 24-SM share the register-fed kernels (decode_attention.cu, best: 13) reach ~82 GB/s an
 // SM against ~108 needed for 70% of a streaming read; by Little's law at ~1.5 us loaded latency an
@@ -38,9 +38,7 @@
 //     when the loop ends and the ring can become the merge scratch.
 #include <cuda.h>
 
-#include <algorithm>
 #include <cfloat>
-#include <climits>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -277,7 +275,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   }
   __syncthreads();  // every warp is done with its ring: it becomes the merge scratch
 
-  // Merge the warps' states: s_o [kWarps][kSlots][D], s_m / s_l [kWarps][kSlots].
+  // Merge the warps' states: s_o [kWarps][kSlots][D], s_m / s_l [kWarps][kSlots]. The same steps
+  // as decode_detail::publish_and_store_merged (the register-fed kernels' epilogue), written out
+  // here: called with this kernel's ring as the scratch, the helper lets the compiler pair the
+  // s_m / s_l stores into st.shared.v2 (different SASS), so this kernel keeps its own copy.
 #pragma unroll
   for (int e = 0; e < 2; ++e)
 #pragma unroll
@@ -303,269 +304,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   }
   __syncthreads();
   store_merged<D, kWarps, kSlots>(p, s_o, s_m, s_l, split, kvh, seq, tid);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Persistent variant: grid = min(work items, CTAs an SM holds x p.sm_count); CTA b takes the work
-// items (split, kv head, sequence) b, b + grid, b + 2 grid, ... (item = (seq * hkv + kvh) *
-// num_splits + split). Each warp's ring is fed by an issue cursor that runs kStages steps ahead of
-// the warp's consumption over the flattened list of its steps of all its items, so the first
-// stages of item i + 1 are in flight while item i finishes and merges: the ring never drains at
-// an item boundary.
-//
-// mbarrier phases: step g (a per-warp running count over all items, never reset) uses stage
-// g % kStages and completes phase g / kStages of its barrier(s); the consumer waits parity
-// (g / kStages) & 1. Step g + kStages is issued only after every lane has waited for step g and
-// read its stage (__syncwarp), as in the kernel above. Issue and consumption walk the same items
-// with the same step counts (n_mine from the same kv_len), so every issued step is waited once and
-// nothing is in flight when the CTA exits.
-//
-// Page ids: the issue cursor keeps two items of lookahead: for the next item its kv length, page
-// start and the first two 32-step windows of page ids are loaded (in flight), for the one after
-// its kv length and page start, so entering an item waits on no load (TmaPageWindow then loads
-// each further window one window ahead). Q fragments and kv length of the consumer's next item are
-// likewise loaded while the current one runs.
-//
-// Epilogue (merge of the warps of an item) in its own shared memory, outside the rings:
-//   s_o [G][D] f32, s_m [2][kWarps][kSlots] (double-buffered by item parity), s_l [kSlots].
-// Per item: warps publish m; __syncthreads; each warp scales o and l by 2^(m_w - M) and warp w
-// adds them into s_o / s_l (warp 0 stores) after w barriers (deterministic order, no atomics);
-// the last barrier precedes the store, which reads s_o, s_l and s_m. The next item's warp 0
-// stores into s_o / s_l only after its own first barrier, so after every read of this item; s_m
-// is written before that barrier, hence the second buffer.
-template <int D, int kWarps, int kStages, bool kSplitKV>
-constexpr int persistent_fixed_bytes() {  // alignment slack, rings, barriers, s_m, s_l
-  return 1024 + kWarps * kStages * stage_bytes<D>() + kWarps * kStages * (kSplitKV ? 16 : 8) +
-         (2 * kWarps * kSlots + kSlots) * 4;
-}
-template <int D, int kWarps, int kStages, bool kSplitKV>
-int persistent_smem_bytes(int G) {
-  return persistent_fixed_bytes<D, kWarps, kStages, kSplitKV>() + G * D * 4;  // + s_o
-}
-
-template <int D, int kWarps, int kStages, int kMinBlocks, bool kSplitKV>
-__global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
-    decode_attention_tma_persistent_kernel(DecodeAttentionParams p, const __grid_constant__ CUtensorMap tmap_k,
-                                           const __grid_constant__ CUtensorMap tmap_v) {
-  constexpr int kStage = stage_bytes<D>();
-  constexpr int kKK = D / 16;
-  constexpr int kMT = D / 16;
-  constexpr int kBars = kSplitKV ? 2 : 1;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  const uint32_t raw_u32 = smem_u32(smem_raw);
-  const uint32_t pad = ((raw_u32 + 1023u) & ~1023u) - raw_u32;
-  const uint32_t ring_u32 = raw_u32 + pad;                         // [kWarps][kStages][kStage]
-  const uint32_t bars = ring_u32 + kWarps * kStages * kStage;      // [kWarps][kStages][kBars] mbarriers
-  float* s_m = reinterpret_cast<float*>(smem_raw + pad + kWarps * kStages * kStage + kWarps * kStages * kBars * 8);
-  float* s_l = s_m + 2 * kWarps * kSlots;                          // [kSlots]
-  float* s_o = s_l + kSlots;                                       // [G][D]
-
-  const int G = p.hq / p.hkv;  // <= 8
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int pr = lane >> 2, c = lane & 3;
-  const int n_items = p.num_seqs * p.hkv * p.num_splits;
-  const int grid = gridDim.x;
-  const int per_seq = p.hkv * p.num_splits;
-
-  if (tid == 0) {
-    for (int i = 0; i < kWarps * kStages * kBars; ++i) mbar_init(bars + 8 * i, 1);
-    fence_mbar_init();
-  }
-  __syncthreads();
-
-  // Steps of item `it` (kv length kv): its split's 16-key blocks, and how many are this warp's.
-  auto blocks_of = [&](int it, int kv) {
-    const int start = (it % p.num_splits) * p.chunk_tokens;
-    const int end = min(kv, start + p.chunk_tokens);
-    return end > start ? (end - start + 15) / 16 : 0;
-  };
-  auto mine_of = [&](int n_blocks) { return n_blocks > warp ? (n_blocks - warp + kWarps - 1) / kWarps : 0; };
-
-  // ---- issue cursor (warp-uniform except the page-id registers) ----
-  // is_*: the item of the next step to issue; nx_*: the item after (kv, page start landed, page-id
-  // windows 0 and 1 in flight); nn_*: the one after that (kv, page start in flight).
-  auto load_head = [&](int it, int& kv, int& ps) {
-    if (it < n_items) {
-      const int seq = it / per_seq;
-      kv = __ldg(p.kv_len + seq);
-      ps = __ldg(p.page_start + seq);
-    } else {
-      kv = 0;
-      ps = 0;
-    }
-  };
-  auto load_window = [&](int it, int kv, int ps, int w) {
-    if (it >= n_items) return 0;
-    const int n_blocks = blocks_of(it, kv);
-    const int block = warp + kWarps * (w * 32 + lane);
-    return block < n_blocks ? __ldg(p.page_ids + ps + (it % p.num_splits) * (p.chunk_tokens / 16) + block) : 0;
-  };
-  int is_item = 0, is_li = 0, is_n = 0, is_kvh = 0;
-  TmaPageWindow win{p.page_ids, 0, warp, kWarps};
-  int nx_item = blockIdx.x, nx_kv, nx_ps, nx_w0, nx_w1;
-  int nn_item = blockIdx.x + grid, nn_kv, nn_ps;
-  load_head(nx_item, nx_kv, nx_ps);
-  load_head(nn_item, nn_kv, nn_ps);
-  nx_w0 = load_window(nx_item, nx_kv, nx_ps, 0);
-  nx_w1 = load_window(nx_item, nx_kv, nx_ps, 1);
-  auto enter_next = [&]() {  // moves the cursor to the next item that has steps of this warp
-    do {
-      is_item = nx_item;
-      const int n_blocks = is_item < n_items ? blocks_of(is_item, nx_kv) : 0;
-      is_n = mine_of(n_blocks);
-      is_li = 0;
-      is_kvh = (is_item / p.num_splits) % p.hkv;
-      win.pages = p.page_ids + nx_ps + (is_item % p.num_splits) * (p.chunk_tokens / 16);
-      win.n_blocks = n_blocks;
-      win.cur = nx_w0;
-      win.nxt = nx_w1;
-      win.window = 0;
-      nx_item = nn_item;
-      nx_kv = nn_kv;
-      nx_ps = nn_ps;
-      nx_w0 = load_window(nx_item, nx_kv, nx_ps, 0);
-      nx_w1 = load_window(nx_item, nx_kv, nx_ps, 1);
-      nn_item += grid;
-      load_head(nn_item, nn_kv, nn_ps);
-    } while (is_item < n_items && is_n == 0);
-  };
-  enter_next();
-
-  const uint32_t my_ring = ring_u32 + warp * kStages * kStage;
-  const uint32_t my_bars = bars + warp * kStages * kBars * 8;
-  uint32_t g_issue = 0;  // steps this warp has issued (running count over its items)
-  auto issue = [&]() {   // whole warp: the cursor's next step; requires is_item < n_items
-    const int pg = win.get(is_li, lane);
-    if (lane == 0) {
-      const uint32_t s = g_issue % kStages;
-      issue_stage<D, kSplitKV>(my_ring + s * kStage, my_bars + 8 * kBars * s, &tmap_k, &tmap_v, is_kvh, pg);
-    }
-    ++g_issue;
-    if (++is_li == is_n) enter_next();
-  };
-#pragma unroll 1
-  for (int r = 0; r < kStages; ++r)
-    if (is_item < n_items) issue();
-
-  // ---- consumer ----
-  // Q of an item as B fragments of S^T (plain dim order); heads >= G are zero.
-  auto load_q = [&](int it, uint32_t (&q)[kKK][2]) {
-    const int seq = it / per_seq, kvh = (it / p.num_splits) % p.hkv;
-    const __nv_bfloat16* qrow = p.q + (static_cast<int64_t>(seq) * p.hq + kvh * G + min(pr, G - 1)) * D + 2 * c;
-#pragma unroll
-    for (int kk = 0; kk < kKK; ++kk) {
-      q[kk][0] = pr < G ? __ldg(reinterpret_cast<const unsigned int*>(qrow + 16 * kk)) : 0u;
-      q[kk][1] = pr < G ? __ldg(reinterpret_cast<const unsigned int*>(qrow + 16 * kk + 8)) : 0u;
-    }
-  };
-  uint32_t qn[kKK][2];
-  int kv_next = 0;
-  if (blockIdx.x < n_items) {
-    load_q(blockIdx.x, qn);
-    kv_next = __ldg(p.kv_len + blockIdx.x / per_seq);
-  }
-  const float sl2 = p.scale * kLog2e;
-  uint32_t g = 0;  // steps this warp has consumed
-  int parity_buf = 0;
-
-#pragma unroll 1
-  for (int item = blockIdx.x; item < n_items; item += grid, parity_buf ^= 1) {
-    uint32_t qb[kKK][2];
-#pragma unroll
-    for (int kk = 0; kk < kKK; ++kk) {
-      qb[kk][0] = qn[kk][0];
-      qb[kk][1] = qn[kk][1];
-    }
-    const int kv = kv_next;
-    if (item + grid < n_items) {  // lands while this item runs
-      load_q(item + grid, qn);
-      kv_next = __ldg(p.kv_len + (item + grid) / per_seq);
-    }
-    const int split = item % p.num_splits, kvh = (item / p.num_splits) % p.hkv, seq = item / per_seq;
-    const int start = split * p.chunk_tokens;
-    const int end = min(kv, start + p.chunk_tokens);
-    const int n_mine = mine_of(blocks_of(item, kv));
-
-    float o[kMT][4];
-#pragma unroll
-    for (int t = 0; t < kMT; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // head columns 2c, 2c + 1 (log2 domain)
-
-#pragma unroll 1
-    for (int li = 0; li < n_mine; ++li, ++g) {
-      const uint32_t s = g % kStages;
-      tma_step<D, kSplitKV>(my_ring + s * kStage, my_bars + 8 * kBars * s, (g / kStages) & 1, qb, o, m, l,
-                            start + 16 * (warp + kWarps * li), end, sl2, lane);
-      __syncwarp();  // every lane has read stage s
-      if (is_item < n_items) issue();  // step g + kStages, of this item or a later one
-    }
-
-    // ---- merge of the item's warps (see the comment above the kernel) ----
-#pragma unroll
-    for (int e = 0; e < 2; ++e)
-#pragma unroll
-      for (int off = 4; off <= 16; off <<= 1) l[e] += __shfl_xor_sync(0xffffffffu, l[e], off);
-    float* sm = s_m + parity_buf * kWarps * kSlots;  // [kWarps][kSlots]
-    if (pr == 0) {
-      sm[warp * kSlots + 2 * c] = m[0];
-      sm[warp * kSlots + 2 * c + 1] = m[1];
-    }
-    __syncthreads();
-    float scale[2];
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      float M = -INFINITY;
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm[w * kSlots + 2 * c + e]);
-      scale[e] = exp2f(m[e] - (M == -INFINITY ? 0.f : M));  // 0 where this warp saw no key
-    }
-    const bool v0 = 2 * c < G, v1 = 2 * c + 1 < G;  // head columns >= G hold no head
-#pragma unroll 1
-    for (int w = 0; w < kWarps; ++w) {
-      if (warp == w) {
-        const bool first = w == 0;
-#pragma unroll
-        for (int t = 0; t < kMT; ++t) {
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int d = 16 * t + pr + 8 * h;
-            if (v0) {
-              float* dst = s_o + (2 * c) * D + d;
-              *dst = (first ? 0.f : *dst) + o[t][2 * h] * scale[0];
-            }
-            if (v1) {
-              float* dst = s_o + (2 * c + 1) * D + d;
-              *dst = (first ? 0.f : *dst) + o[t][2 * h + 1] * scale[1];
-            }
-          }
-        }
-        if (pr == 0) {
-          if (v0) s_l[2 * c] = (first ? 0.f : s_l[2 * c]) + l[0] * scale[0];
-          if (v1) s_l[2 * c + 1] = (first ? 0.f : s_l[2 * c + 1]) + l[1] * scale[1];
-        }
-      }
-      __syncthreads();
-    }
-    for (int i = tid; i < G * D; i += kWarps * 32) {
-      const int gh = i / D, d = i % D;
-      float M = -INFINITY;
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, sm[w * kSlots + gh]);
-      const float L = s_l[gh];
-      const float val = L > 0.f ? s_o[i] / L : 0.f;
-      const int h = kvh * G + gh;
-      if (p.num_splits == 1) {
-        p.out[(static_cast<int64_t>(seq) * p.hq + h) * D + d] = __float2bfloat16(val);
-      } else {
-        const int64_t ph = (static_cast<int64_t>(seq) * p.hq + h) * p.num_splits + split;
-        p.workspace[ph * D + d] = val;
-        if (d == 0) {
-          float* lse = p.workspace + static_cast<int64_t>(p.num_seqs) * p.hq * p.num_splits * D;
-          lse[ph] = L > 0.f ? M + log2f(L) : -INFINITY;
-        }
-      }
-    }
-  }
 }
 
 // Tensor maps of a pool, encoded once per (base pointer, head_dim, hkv, pages) and cached: the
@@ -631,33 +369,6 @@ cudaError_t launch_tma(const DecodeAttentionParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <int D, int kWarps, int kStages, int kMinBlocks, bool kSplitKV>
-cudaError_t launch_tma_persistent(const DecodeAttentionParams& p, cudaStream_t stream) {
-  // The shape's CTAs per SM hold at G = 4 (Llama-3 8B/70B: 32/8, 64/8 = 8 may hold fewer; the
-  // occupancy query below sizes the grid to what holds).
-  static_assert(kMinBlocks * (persistent_fixed_bytes<D, kWarps, kStages, kSplitKV>() + 4 * D * 4 + 1024) <= 228 * 1024,
-                "CTAs per SM fit the shared memory of an SM");
-  const int64_t items = static_cast<int64_t>(p.num_seqs) * p.hkv * p.num_splits;
-  if (items > INT32_MAX) return cudaErrorInvalidValue;
-  const int smem = persistent_smem_bytes<D, kWarps, kStages, kSplitKV>(p.hq / p.hkv);
-  auto kernel = decode_attention_tma_persistent_kernel<D, kWarps, kStages, kMinBlocks, kSplitKV>;
-  CUtensorMap tk, tv;
-  cudaError_t e = prepare_tma_launch<D>(kernel, smem, p, &tk, &tv);
-  if (e != cudaSuccess) return e;
-  int per_sm = 0;
-  e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem);
-  if (e != cudaSuccess) return e;
-  if (per_sm < 1) return cudaErrorInvalidConfiguration;
-  int sms = p.sm_count;
-  if (sms <= 0) {
-    e = decode_detail::device_sm_count(&sms);
-    if (e != cudaSuccess) return e;
-  }
-  const int grid = static_cast<int>(std::min<int64_t>(items, static_cast<int64_t>(per_sm) * sms));
-  kernel<<<grid, kWarps * 32, smem, stream>>>(p, tk, tv);
-  return cudaGetLastError();
-}
-
 // <warps, stages a warp, CTAs per SM>; stage = 8 KB for D = 128 (K + V of one page-head).
 template <int D>
 cudaError_t launch_tma_d(const DecodeAttentionParams& p, cudaStream_t stream) {
@@ -671,11 +382,6 @@ cudaError_t launch_tma_d(const DecodeAttentionParams& p, cudaStream_t stream) {
     case 33: return launch_tma<D, 2, 2, 6>(p, stream);  // 12 warps/SM in 6 CTAs, 24 stages
     case 34: return launch_tma<D, 3, 2, 4>(p, stream);  // 12 warps/SM in 4 CTAs, 24 stages
     case 35: return launch_tma<D, 4, 2, 3, true>(p, stream);  // 32 with K and V on separate barriers
-    // Persistent (one CTA loops over work items, prefetching across them): <warps, stages, CTAs/SM, split K/V>.
-    case 36: return launch_tma_persistent<D, 4, 2, 3, false>(p, stream);  // 32's shape
-    case 37: return launch_tma_persistent<D, 4, 2, 3, true>(p, stream);   // 35's shape
-    case 38: return launch_tma_persistent<D, 2, 2, 6, false>(p, stream);  // 33's shape (5 CTAs/SM at G = 8)
-    case 39: return launch_tma_persistent<D, 3, 2, 4, false>(p, stream);  // 34's shape
     default: return cudaErrorInvalidValue;
   }
 }

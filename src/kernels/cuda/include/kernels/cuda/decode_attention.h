@@ -7,11 +7,12 @@
 // them from the CTA budget: few sequences -> more splits so the SMs of a share all have work);
 // each split writes a partial output and its log-sum-exp, and a merge kernel combines them. With
 // one split the CTA writes `out` directly. Variants 1-6: K/V tiles of 64 tokens stream through
-// shared memory by cp.async (tile size, ring depth and CTAs per SM differ); variants 7-26: each
-// warp streams its own 16-key (22-26: 32-key) steps with K (and V, or V through a per-warp ring) loaded straight
-// into registers (decode_attention.cu); variants 27-39: each warp streams its 16-key steps through
-// its own ring of shared-memory stages filled by TMA (decode_attention_tma.cu); 36-39 run persistent
-// CTAs (sm_count x CTAs an SM holds) that loop over the (split, kv head, sequence) work items.
+// shared memory by cp.async (tile size, ring depth and CTAs per SM differ); variants 7-8, 13-17
+// and 22-24: each warp streams its own 16-key (22-24: 32-key) steps with K (and V, or V through a
+// per-warp ring) loaded straight into registers (decode_attention.cu); variants 27-35: each warp
+// streams its 16-key steps through its own ring of shared-memory stages filled by TMA
+// (decode_attention_tma.cu). Variants 9-12, 18-21, 25-26 and 36-39 were measured slower and
+// removed; their numbers stay reserved (docs/perf/RESULTS.md cites them) and are refused.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -41,11 +42,25 @@ struct DecodeAttentionParams {
   int num_pages = 0;                       // pages of the k_cache / v_cache pools (each 16 * hkv * head_dim);
                                            // 0 = unknown: the TMA variants (27+), whose tensor maps
                                            // need the pool's extent, run the default instead
-  int sm_count = 0;                        // SMs of the share this call runs on: the persistent
-                                           // variants (36+) launch this many times the CTAs an SM
-                                           // holds; 0 = every SM of the device
+  int sm_count = 0;                        // SMs of the share this call runs on: below the
+                                           // device's SMs, the default runs TMA variant 33;
+                                           // 0 = every SM of the device
 };
-inline constexpr int kDecodeAttentionVariants = 39;
+// The highest variant number in use. Not every number up to it is a variant: iterate with
+// decode_attention_variant_valid.
+inline constexpr int kDecodeAttentionVariants = 35;
+
+// Variants measured slower and removed (docs/perf/RESULTS.md, "Decode attention"): register-fed
+// V rings of >= 3 stages (9, 10, 12) and K+V in two register buffers (11), L2 prefetch (18-21,
+// 25-26), persistent TMA CTAs (36-39). decode_attention refuses them by name.
+constexpr bool decode_attention_variant_removed(int variant) {
+  return (variant >= 9 && variant <= 12) || (variant >= 18 && variant <= 21) || variant == 25 || variant == 26 ||
+         (variant >= 36 && variant <= 39);
+}
+// 0 (the default) and every variant number in use.
+constexpr bool decode_attention_variant_valid(int variant) {
+  return variant >= 0 && variant <= kDecodeAttentionVariants && !decode_attention_variant_removed(variant);
+}
 
 struct DecodeAttentionPlan {
   int num_splits = 1;
