@@ -262,14 +262,17 @@ class FakeEngine : public Engine {
         }
         for (auto it = running_.begin(); it != running_.end();) {
           Req& r = **it;
+          // Read the flag once: an abort that lands while this request steps is taken next
+          // iteration; reading it again below would drop the request with no finish event.
+          const bool abort = r.abort;
           bool all_done = true;
-          if (r.abort) {
+          if (abort) {
             finish_all(r, FinishReason::kAbort);
           } else {
             for (size_t c = 0; c < r.choices.size(); ++c)
               if (!r.choices[c].finished && !step(r, c)) all_done = false;
           }
-          if (r.abort || all_done) it = running_.erase(it);
+          if (abort || all_done) it = running_.erase(it);
           else ++it;
         }
         cv_.notify_all();
