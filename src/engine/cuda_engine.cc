@@ -59,7 +59,10 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   if (!config.schedule_path.empty()) {
     schedule = read_schedule(config.schedule_path);
     if (!schedule.is_sequential())
-      for (const ScheduleStream& st : schedule.streams) mo.lane_sm_counts.push_back(st.sm_count);
+      for (const ScheduleStream& st : schedule.streams) {
+        mo.lane_sm_counts.push_back(st.sm_count);
+        mo.lane_gemm_sm_targets.push_back(st.gemm_sm_count);
+      }
   }
   std::unique_ptr<CudaModel> model = CudaModel::load(config.model_path, mo);
   const auto layers = static_cast<int32_t>(model->config().num_layers);

@@ -47,8 +47,11 @@ std::vector<int32_t> PipelineSchedule::validate(int32_t num_layers) const {
   NF_CHECK_INPUT(at == 1024) << "schedule '" << name << "': nano-batches end at " << at << ", not 1024";
   NF_CHECK_INPUT(!split_at_decode || nano_batches.size() == 2)
       << "schedule '" << name << "': split at decode needs 2 nano-batches, not " << nano_batches.size();
-  for (const auto& s : streams)
+  for (const auto& s : streams) {
     NF_CHECK_INPUT(s.sm_count >= 0 && s.sm_count % 8 == 0) << "stream SM count " << s.sm_count << " (multiple of 8)";
+    NF_CHECK_INPUT(s.gemm_sm_count >= 0 && (s.sm_count == 0 || s.gemm_sm_count <= s.sm_count))
+        << "stream GEMM SM count " << s.gemm_sm_count << " (0, or at most the stream's " << s.sm_count << ")";
+  }
   const int32_t n = static_cast<int32_t>(nodes.size());
   std::map<std::tuple<int, int32_t, int32_t>, int32_t> seen;  // (op, layer, nano-batch) -> node
   for (int32_t i = 0; i < n; ++i) {
@@ -104,7 +107,7 @@ std::vector<int32_t> PipelineSchedule::validate(int32_t num_layers) const {
 }
 
 bool PipelineSchedule::is_sequential() const {
-  return nano_batches.size() == 1 && streams.size() == 1 && streams[0].sm_count == 0;
+  return nano_batches.size() == 1 && streams.size() == 1 && streams[0].sm_count == 0 && streams[0].gemm_sm_count == 0;
 }
 
 nlohmann::json PipelineSchedule::to_json() const {
@@ -112,7 +115,11 @@ nlohmann::json PipelineSchedule::to_json() const {
   j["name"] = name;
   j["nano_batches"] = nano_batches;
   j["split"] = split_at_decode ? "decode" : "tokens";
-  for (const auto& s : streams) j["streams"].push_back({{"sm_count", s.sm_count}});
+  for (const auto& s : streams) {
+    nlohmann::json x = {{"sm_count", s.sm_count}};
+    if (s.gemm_sm_count > 0) x["gemm_sm_count"] = s.gemm_sm_count;
+    j["streams"].push_back(x);
+  }
   for (const auto& x : nodes)
     j["nodes"].push_back({{"op", pipeline_op_name(x.op)}, {"layer", x.layer}, {"nano_batch", x.nano_batch},
                           {"stream", x.stream}, {"deps", x.deps}});
@@ -127,7 +134,8 @@ PipelineSchedule PipelineSchedule::from_json(const nlohmann::json& j) {
     const std::string split = j.value("split", "tokens");
     NF_CHECK_INPUT(split == "tokens" || split == "decode") << "schedule split '" << split << "' (tokens or decode)";
     s.split_at_decode = split == "decode";
-    for (const auto& x : j.at("streams")) s.streams.push_back({x.at("sm_count").get<int32_t>()});
+    for (const auto& x : j.at("streams"))
+      s.streams.push_back({x.at("sm_count").get<int32_t>(), x.value("gemm_sm_count", 0)});
     for (const auto& x : j.at("nodes")) {
       ScheduleNode n;
       const std::string op = x.at("op").get<std::string>();

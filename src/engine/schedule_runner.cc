@@ -15,9 +15,15 @@ ScheduleRunner::ScheduleRunner(CudaModel& model, PipelineSchedule schedule)
   NF_CHECK_INPUT(lanes.size() == schedule_.streams.size())
       << "schedule '" << schedule_.name << "' has " << schedule_.streams.size() << " streams; the model was set up with "
       << lanes.size() << " lanes";
-  for (size_t i = 0; i < lanes.size(); ++i)
+  const std::vector<int32_t>& targets = model_.options().lane_gemm_sm_targets;
+  for (size_t i = 0; i < lanes.size(); ++i) {
     NF_CHECK_INPUT(lanes[i] == schedule_.streams[i].sm_count)
         << "schedule stream " << i << " wants " << schedule_.streams[i].sm_count << " SMs; model lane has " << lanes[i];
+    const int32_t t = targets.empty() ? 0 : targets[i];
+    NF_CHECK_INPUT(t == schedule_.streams[i].gemm_sm_count)
+        << "schedule stream " << i << " wants GEMMs on " << schedule_.streams[i].gemm_sm_count
+        << " SMs; model lane targets " << t;
+  }
   const size_t n = schedule_.nodes.size();
   waits_.resize(n);
   done_.assign(n, nullptr);
@@ -26,8 +32,9 @@ ScheduleRunner::ScheduleRunner(CudaModel& model, PipelineSchedule schedule)
     for (int32_t d : x.deps) {
       if (schedule_.nodes[static_cast<size_t>(d)].stream == x.stream) continue;  // stream order covers it
       waits_[i].push_back(d);
-      if (done_[static_cast<size_t>(d)] == nullptr)
+      if (done_[static_cast<size_t>(d)] == nullptr) {
         NF_CUDA_CHECK(cudaEventCreateWithFlags(&done_[static_cast<size_t>(d)], cudaEventDisableTiming)) << "event";
+      }
     }
   }
   NF_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming)) << "event";
@@ -58,7 +65,9 @@ void ScheduleRunner::run(const CudaPlanShape& shape, const std::vector<NanoBatch
     for (int32_t d : waits_[static_cast<size_t>(i)])
       NF_CUDA_CHECK(cudaStreamWaitEvent(s, done_[static_cast<size_t>(d)], 0)) << "dependency wait";
     model_.forward_op(x.op, x.layer, ranges[static_cast<size_t>(x.nano_batch)], x.stream, shape);
-    if (done_[static_cast<size_t>(i)] != nullptr) NF_CUDA_CHECK(cudaEventRecord(done_[static_cast<size_t>(i)], s)) << "node event";
+    if (done_[static_cast<size_t>(i)] != nullptr) {
+      NF_CUDA_CHECK(cudaEventRecord(done_[static_cast<size_t>(i)], s)) << "node event";
+    }
   }
   for (int32_t l = 0; l < lanes; ++l) {
     NF_CUDA_CHECK(cudaEventRecord(join_[static_cast<size_t>(l)], model_.lane_stream(l))) << "join";

@@ -144,6 +144,23 @@ TEST(PipelineSchedule, LaunchOrderIsTopological) {
   }
 }
 
+TEST(PipelineSchedule, GemmSmTargetInJson) {
+  PipelineSchedule s = two_nano_batches(2);
+  s.streams = {{0, 108}, {24, 0}};
+  const PipelineSchedule r = PipelineSchedule::from_json(nlohmann::json::parse(s.to_json().dump()));
+  EXPECT_EQ(r.streams[0].gemm_sm_count, 108);
+  EXPECT_EQ(r.streams[1].gemm_sm_count, 0);
+  EXPECT_NO_THROW(r.validate(2));
+  EXPECT_FALSE(r.is_sequential());
+  s.streams = {{24, 32}, {24, 0}};
+  expect_invalid(s, 2, "GEMM target beyond the stream's partition");
+  s.streams = {{0, -8}, {24, 0}};
+  expect_invalid(s, 2, "negative GEMM target");
+  PipelineSchedule one = sequential_schedule(2);
+  one.streams[0].gemm_sm_count = 100;
+  EXPECT_FALSE(one.is_sequential());  // runs through the schedule runner, with its GEMM target
+}
+
 TEST(PipelineSchedule, DecodeSplitInJson) {
   PipelineSchedule s = two_nano_batches(2);
   s.split_at_decode = true;

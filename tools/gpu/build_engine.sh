@@ -6,7 +6,7 @@
 #                                          half-edited command of another layer cannot block it;
 #                                          xxhash static, no httplib: no serve on the GPU yet)
 #   CARRY_DIR/bin/gpu_engine_model_test.xz tests/gpu/engine_model_test.cc (and gpu_schedule_test,
-#                                          gpu_ops_test: tests/gpu/schedule_test.cc, ops_test.cc)
+#                                          gpu_ops_test, gpu_attention_test: tests/gpu/*.cc)
 #   CARRY_DIR/models/<folder>/             config.json (+ tokenizer.json) of the presets used
 # Usage: tools/gpu/build_engine.sh BUILD_DIR CARRY_DIR
 set -euo pipefail
@@ -15,8 +15,8 @@ carry=${2:?carry dir}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 shared=${NF_SHARED_DIR:-$src/../shared}
 mkdir -p "$carry/bin" "$carry/models"
-[ -n "${NF_NO_CMAKE:-}" ] || cmake --build "$build" --target gpu_engine_model_test gpu_schedule_test gpu_ops_test nf_engine -j2  # NF_NO_CMAKE=1: link what is built
-tests=(gpu_engine_model_test gpu_schedule_test gpu_ops_test)
+[ -n "${NF_NO_CMAKE:-}" ] || cmake --build "$build" --target gpu_engine_model_test gpu_schedule_test gpu_ops_test gpu_attention_test nf_engine -j2  # NF_NO_CMAKE=1: link what is built
+tests=(gpu_engine_model_test gpu_schedule_test gpu_ops_test gpu_attention_test)
 for t in "${tests[@]}"; do cp "$build/tests/$t" "$carry/bin/"; done
 inc=""
 for d in core loader tokenizer kvcache model engine kernels/cpu kernels/cuda runtime/cpu runtime/cuda comm; do

@@ -41,7 +41,7 @@ if [ "$MODE" = smol ]; then
 fi
 
 say "gpu tests"
-for t in ${TESTS:-gpu_engine_model_test gpu_schedule_test gpu_ops_test}; do  # TESTS: a subset
+for t in ${TESTS:-gpu_engine_model_test gpu_schedule_test gpu_ops_test gpu_attention_test}; do  # TESTS: a subset
   [ -e "$C/bin/$t" ] || continue
   timeout 150 "$C/bin/$t" >>"$LOG" 2>&1
   echo "$t rc=$?" | tee -a "$LOG"
@@ -77,13 +77,28 @@ real() {  # name timeout config-folder args...
   rm -rf "/tmp/rs_$name"
 }
 
-sched() {  # gemm_sms attn_sms [kind] -> prints the path of a 32-layer schedule
-  local kind=${3:-decode-overlap}
+sched() {  # gemm_sms attn_sms [kind] [gemm_sm_target] -> prints the path of a 32-layer schedule
+  local kind=${3:-decode-overlap} t=${4:-0}
   python3 tools/schedules/make_schedule.py --kind "$kind" --layers 32 --gemm-sms "$1" --attn-sms "$2" \
-    -o "/tmp/${kind}_$1_$2.json" >/dev/null && echo "/tmp/${kind}_$1_$2.json"
+    --gemm-sm-target "$t" -o "/tmp/${kind}_$1_$2_t$t.json" >/dev/null && echo "/tmp/${kind}_$1_$2_t$t.json"
 }
 
-if [ "$MODE" = last ]; then
+if [ "$MODE" = verify ]; then
+  # After a kernel change: the tests above, then 1024/512 sequential (against earlier calls' rate).
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
+  ours seq_b2048 110 $W
+  ours seq_b2048_nographs 110 $W --cuda-graphs off
+elif [ "$MODE" = target ]; then
+  # GEMMs on a whole-GPU stream whose grids target fewer SMs (SM_COUNT_TARGET), leaving the rest to
+  # the decode attention's 24-SM green context, without confining the GEMM stream's other kernels.
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
+  ours seq_b2048 110 $W
+  ours ovt108_b2048 110 $W --schedule "$(sched 0 24 decode-overlap 108)"
+  ours ovpt108_b2048 110 $W --schedule "$(sched 0 24 decode-overlap-phased 108)"
+  ours ovt100_b2048 110 $W --schedule "$(sched 0 24 decode-overlap 100)"
+  ours ovpt108_b4096 110 ${W/2048/4096} --schedule "$(sched 0 24 decode-overlap-phased 108)"
+  ours seq_b4096 110 ${W/2048/4096}
+elif [ "$MODE" = last ]; then
   # Two more overlap variants (plain whole-GPU streams) against sequential, and the real-shape
   # check on a less chaotic init (initializer_range 0.006) with transformers' sdpa as a second peer.
   W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"

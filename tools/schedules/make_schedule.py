@@ -59,7 +59,14 @@ def sequential(layers):
             "streams": [{"sm_count": 0}], "nodes": b.nodes}
 
 
-def decode_overlap(layers, gemm_sms, attn_sms):
+def gemm_stream(sms, target):
+    s = {"sm_count": sms}
+    if target:
+        s["gemm_sm_count"] = target
+    return s
+
+
+def decode_overlap(layers, gemm_sms, attn_sms, target=0):
     G, A = 0, 1
     b = Builder()
     b.add("embed", -1, 0, G)
@@ -77,10 +84,10 @@ def decode_overlap(layers, gemm_sms, attn_sms):
     for nb in (0, 1):
         b.add("sample", -1, nb, G)
     return {"name": f"decode-overlap-{gemm_sms}-{attn_sms}", "nano_batches": [[0, 341], [341, 1024]],
-            "split": "decode", "streams": [{"sm_count": gemm_sms}, {"sm_count": attn_sms}], "nodes": b.nodes}
+            "split": "decode", "streams": [gemm_stream(gemm_sms, target), {"sm_count": attn_sms}], "nodes": b.nodes}
 
 
-def decode_overlap_phased(layers, gemm_sms, attn_sms):
+def decode_overlap_phased(layers, gemm_sms, attn_sms, target=0):
     F, G, A = 0, 1, 2
     b = Builder()
     b.add("embed", -1, 0, F)
@@ -104,7 +111,7 @@ def decode_overlap_phased(layers, gemm_sms, attn_sms):
     b.add("sample", -1, 0, F)
     b.add("sample", -1, 1, G)
     return {"name": f"decode-overlap-phased-{gemm_sms}-{attn_sms}", "nano_batches": [[0, 341], [341, 1024]],
-            "split": "decode", "streams": [{"sm_count": 0}, {"sm_count": gemm_sms}, {"sm_count": attn_sms}],
+            "split": "decode", "streams": [{"sm_count": 0}, gemm_stream(gemm_sms, target), {"sm_count": attn_sms}],
             "nodes": b.nodes}
 
 
@@ -114,6 +121,9 @@ def main():
     ap.add_argument("--layers", type=int, required=True)
     ap.add_argument("--gemm-sms", type=int, default=96)
     ap.add_argument("--attn-sms", type=int, default=24)
+    ap.add_argument("--gemm-sm-target", type=int, default=0,
+                    help="> 0: the prefill GEMM stream's GEMMs target this many SMs (SM_COUNT_TARGET), e.g. "
+                         "a whole-GPU stream (--gemm-sms 0) whose GEMM grids leave SMs to the attention stream")
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
     for v in (a.gemm_sms, a.attn_sms):
@@ -122,9 +132,11 @@ def main():
     if a.kind == "sequential":
         s = sequential(a.layers)
     elif a.kind == "decode-overlap":
-        s = decode_overlap(a.layers, a.gemm_sms, a.attn_sms)
+        s = decode_overlap(a.layers, a.gemm_sms, a.attn_sms, a.gemm_sm_target)
     else:
-        s = decode_overlap_phased(a.layers, a.gemm_sms, a.attn_sms)
+        s = decode_overlap_phased(a.layers, a.gemm_sms, a.attn_sms, a.gemm_sm_target)
+    if a.gemm_sm_target:
+        s["name"] += f"-t{a.gemm_sm_target}"
     with open(a.output, "w") as f:
         json.dump(s, f, separators=(",", ":"))
         f.write("\n")

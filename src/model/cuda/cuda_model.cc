@@ -360,6 +360,7 @@ class CudaModelImpl final : public CudaModel {
     cuda::GemmRunner* gemm = nullptr;
     float* attn_ws = nullptr;  // decode-attention split workspace (ws_.attn_ws_floats)
     int sm_count = 0;          // 0 = the whole GPU
+    int gemm_sms = 0;          // GEMMs' SM_COUNT_TARGET (0 = the whole GPU)
   };
 
   int32_t* plan_i32(size_t off) const { return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(ws_.plan) + off); }
@@ -404,7 +405,7 @@ class CudaModelImpl final : public CudaModel {
       lp.hidden_size = h;
       lp.vocab = static_cast<int>(cfg_.vocab_size);
       lp.eps = eps;
-      lp.sm_count_target = lane.sm_count;
+      lp.sm_count_target = lane.gemm_sms;
       cuda::final_norm_lm_head(*lane.gemm, lp, s);
       mark(Op::kLmHead, 2.0 * r.sampled() * double(h) * double(cfg_.vocab_size), 0);
       return;
@@ -425,7 +426,7 @@ class CudaModelImpl final : public CudaModel {
     const CudaLayer& L = w_.layers[un(l)];
     auto gemm = [&](const bf16* x, const bf16* w, void* y, int nn, int k, bool acc, bool f32 = false) {
       cuda::GemmParams g = gemm_params(x, w, y, n, nn, k, acc, f32);
-      g.sm_count_target = lane.sm_count;
+      g.sm_count_target = lane.gemm_sms;
       lane.gemm->run(g, s);
     };
     switch (op) {
@@ -605,7 +606,7 @@ class CudaModelImpl final : public CudaModel {
     const size_t t0 = un(r.token_begin);
     auto gemm = [&](const bf16* x, const bf16* w, void* y, int n, int k, bool f32 = false) {
       cuda::GemmParams g = gemm_params(x, w, y, T, n, k, false, f32);
-      g.sm_count_target = lane.sm_count;
+      g.sm_count_target = lane.gemm_sms;
       lane.gemm->run(g, s);
     };
     const bf16* xn = ws_.xn + t0 * un(h);
@@ -668,6 +669,10 @@ class CudaModelImpl final : public CudaModel {
           << "lane SM count " << c << " (0 = whole GPU, or a multiple of 8 up to " << info_.sm_count << ")";
       if (c > 0) parts.push_back(c);
     }
+    NF_CHECK_INPUT(opt_.lane_gemm_sm_targets.empty() || opt_.lane_gemm_sm_targets.size() == opt_.lane_sm_counts.size())
+        << opt_.lane_gemm_sm_targets.size() << " lane GEMM SM targets for " << opt_.lane_sm_counts.size() << " lanes";
+    for (int32_t t : opt_.lane_gemm_sm_targets)
+      NF_CHECK_INPUT(t >= 0 && t <= info_.sm_count) << "lane GEMM SM target " << t << " (0.." << info_.sm_count << ")";
     NF_CHECK_KIND(ErrorKind::kUnsupported, opt_.lane_sm_counts.empty() || tuned_attention_)
         << "nano-batch lanes need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8)";
     if (!parts.empty()) {
@@ -687,13 +692,16 @@ class CudaModelImpl final : public CudaModel {
         lane_streams_.emplace_back();
         ln.stream = lane_streams_.back().get();
       }
+      const int32_t target = opt_.lane_gemm_sm_targets.empty() ? 0 : opt_.lane_gemm_sm_targets[i];
+      ln.gemm_sms = target > 0 ? target : ln.sm_count;
       lane_gemms_.push_back(std::make_unique<cuda::GemmRunner>(gc));
       ln.gemm = lane_gemms_.back().get();
-      prepare_gemms(*ln.gemm, ln.sm_count);
+      prepare_gemms(*ln.gemm, ln.gemm_sms);
       ln.attn_ws = ws_.lane_attn_ws[i];
       lanes_.push_back(ln);
       NF_LOG(kInfo) << "lane " << i << ": " << (ln.sm_count > 0 ? std::to_string(ln.sm_count) + " SMs (green context)"
-                                                                 : std::string("whole GPU"));
+                                                                 : std::string("whole GPU"))
+                    << ", GEMM SM target " << ln.gemm_sms;
     }
   }
 

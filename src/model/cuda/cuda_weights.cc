@@ -90,7 +90,9 @@ void upload_weights(const WeightStore& store, const ModelConfig& c, const CudaWe
     } else {
       put(store, p + "router", c.num_experts, h, L.router, host);
       const size_t pad = un(router_rows(c.num_experts) - c.num_experts) * un(h);
-      if (pad > 0) NF_CUDA_CHECK(cudaMemset(L.router + un(c.num_experts * h), 0, pad * 2)) << "router padding";
+      if (pad > 0) {
+        NF_CUDA_CHECK(cudaMemset(L.router + un(c.num_experts * h), 0, pad * 2)) << "router padding";
+      }
       for (int64_t e = 0; e < c.num_experts; ++e) {
         const std::string pe = p + "experts." + std::to_string(e) + ".";
         const CudaExpert& X = L.experts[un(e)];
@@ -126,7 +128,9 @@ void init_random_weights(const ModelConfig& c, const CudaWeights& w, uint64_t se
     if (L.router != nullptr) {
       rnd(L.router, un(c.num_experts) * h);
       const size_t pad = un(router_rows(c.num_experts) - c.num_experts) * h;
-      if (pad > 0) NF_CUDA_CHECK(cudaMemsetAsync(L.router + un(c.num_experts) * h, 0, pad * 2, s)) << "router padding";
+      if (pad > 0) {
+        NF_CUDA_CHECK(cudaMemsetAsync(L.router + un(c.num_experts) * h, 0, pad * 2, s)) << "router padding";
+      }
     }
     for (const CudaExpert& X : L.experts) {
       rnd(X.gate_up, 2 * inter * h);

@@ -28,6 +28,8 @@ struct ScheduleNode {
 
 struct ScheduleStream {
   int32_t sm_count = 0;          // 0 = the whole GPU (no partition); else a multiple of 8
+  int32_t gemm_sm_count = 0;     // > 0: the stream's GEMMs target this many SMs (SM_COUNT_TARGET)
+                                 // instead of sm_count (JSON "gemm_sm_count", optional)
 };
 
 struct PipelineSchedule {

@@ -57,6 +57,10 @@ struct CudaModelOptions {
   // own stream, GEMM runner (workspace; algorithms chosen at start-up with SM_COUNT_TARGET = its
   // SMs) and decode-attention workspace, before the KV pool is sized. Empty: no lanes.
   std::vector<int32_t> lane_sm_counts;
+  // Per lane (empty = all 0): > 0 sets the lane's GEMMs' SM_COUNT_TARGET to this instead of the
+  // lane's SM count — e.g. a whole-GPU lane whose GEMM grids fill only part of the SMs, leaving the
+  // rest to another lane's kernels without confining this lane's other kernels.
+  std::vector<int32_t> lane_gemm_sm_targets;
 };
 
 // One iteration's plan in device memory: fixed buffers filled by one async copy from pinned host
