@@ -308,6 +308,8 @@ int run_throughput(const ThroughputOptions& o) {
       res["op_profile"] = nlohmann::json::parse(prof);
       print_op_profile(res["op_profile"]);
     }
+    const std::string sprof = parts.executor->schedule_profile_report();  // the scheduled iterations'
+    if (!sprof.empty()) res["schedule_profile"] = nlohmann::json::parse(sprof);
   }
 #endif
   const std::string text = res.dump(2);

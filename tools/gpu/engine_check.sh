@@ -83,7 +83,15 @@ sched() {  # gemm_sms attn_sms [kind] [gemm_sm_target] -> prints the path of a 3
     --gemm-sm-target "$t" -o "/tmp/${kind}_$1_$2_t$t.json" >/dev/null && echo "/tmp/${kind}_$1_$2_t$t.json"
 }
 
-if [ "$MODE" = verify ]; then
+if [ "$MODE" = sprofile ]; then
+  # Where the time goes inside scheduled iterations (per op and lane, NANOFLOW_OP_PROFILE) next to
+  # the sequential forward's op profile, same call.
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
+  NANOFLOW_OP_PROFILE=8 ours seq_b2048 110 $W
+  NANOFLOW_OP_PROFILE=8 ours ovp96_b2048 110 $W --schedule "$(sched 96 24 decode-overlap-phased)"
+  NANOFLOW_OP_PROFILE=8 ours ovpt108_b2048 110 $W --schedule "$(sched 0 24 decode-overlap-phased 108)"
+  NANOFLOW_OP_PROFILE=8 ours ov96_b2048 110 $W --schedule "$(sched 96 24)"
+elif [ "$MODE" = verify ]; then
   # After a kernel change: the tests above, then 1024/512 sequential (against earlier calls' rate).
   W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
   ours seq_b2048 110 $W
@@ -212,6 +220,14 @@ for n, j in rows:
         print("overlap gain %s: %.3fx (%d scheduled iterations; peak %.0f vs %.0f TFLOP/s)" % (
             n, j["total_tokens_per_s"] / base["total_tokens_per_s"], j.get("scheduled_iterations", 0),
             j.get("peak_gemm_tflops", 0), base.get("peak_gemm_tflops", 0)))
+for n, j in rows:
+    sp = j.get("schedule_profile")
+    if sp:
+        print(f"{n}: {sp['profiled_iterations']} profiled mixed iterations, span {sp['span_ms_per_iteration']:.2f} ms; lanes busy " +
+              ", ".join(f"{l['lane']}({l['sm_count']}/{l['gemm_sm_count']}) {l['busy_ms_per_iteration']:.2f}" for l in sp["lanes"]))
+        for o in sp["ops"]:
+            rate = f"{o['tflops']:.0f} TFLOP/s" if "tflops" in o else (f"{o['gb_per_s']:.0f} GB/s" if "gb_per_s" in o else "")
+            print(f"    {o['op']:10} lane {o['lane']}: {o['ms_per_iteration']:7.2f} ms {rate}")
 if "ours_1024_512" in d and "hf_1024_512" in d:
     print("peer ratio 1024/512: %.2fx" % (d["ours_1024_512"]["total_tokens_per_s"] / d["hf_1024_512"]["total_tokens_per_s"]))
 PY

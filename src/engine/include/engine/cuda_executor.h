@@ -70,6 +70,8 @@ class CudaExecutor final : public Executor {
   int32_t vocab_size() const override { return static_cast<int32_t>(model_.config().vocab_size); }
 
   CudaExecutorStats stats() const { return stats_; }
+  // The schedule runner's profile (NANOFLOW_OP_PROFILE; JSON text), empty for the sequential one.
+  std::string schedule_profile_report() { return runner_ != nullptr ? runner_->profile_report() : std::string(); }
 
  private:
   struct Slot {

@@ -5,10 +5,20 @@
 // stream (where the executor samples). Nodes of one lane run in launch order; a dependency on
 // another lane becomes an event recorded after the producer and waited for before the consumer.
 // Launch order is topological, so every wait names an event already recorded in this iteration.
+//
+// Profile (NANOFLOW_OP_PROFILE=N, as for the sequential forward's op profile): every Nth run whose
+// nano-batches are all non-empty records timing events around each node on its lane (after its
+// cross-lane waits) and around the whole fork..join; they are read at the next profiled run (long
+// finished) or at profile_report(). Node times overlap across lanes by design: the report gives,
+// per (op, lane), GPU time per iteration and the achieved rate, per lane its busy time, and the
+// iteration's span, so a partition's slowdown and the overlap actually obtained can be read off.
 #pragma once
 #if defined(NANOFLOW_HAVE_CUDA)
 #include <cuda_runtime.h>
 
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/pipeline_schedule.h"
@@ -28,6 +38,7 @@ class ScheduleRunner {
   // The packed plan is in the model's plan buffer (uploaded on model.stream()). Launches only.
   void run(const CudaPlanShape& shape, const std::vector<NanoBatchRange>& ranges, const int32_t* prev_samples);
   const PipelineSchedule& schedule() const { return schedule_; }
+  std::string profile_report();  // JSON text; empty when profiling is off
 
  private:
   CudaModel& model_;
@@ -37,6 +48,24 @@ class ScheduleRunner {
   std::vector<cudaEvent_t> done_;            // per node; created only where another lane waits
   cudaEvent_t fork_ = nullptr;
   std::vector<cudaEvent_t> join_;            // per lane
+
+  // Profile.
+  struct Acc {
+    double ms = 0, flops = 0, bytes = 0;
+  };
+  void harvest();
+  void node_work(const ScheduleNode& x, const NanoBatchRange& r, const CudaPlanShape& sh, double* flops,
+                 double* bytes) const;
+  int every_ = 0;
+  int64_t runs_ = 0;
+  bool pending_ = false;
+  std::vector<cudaEvent_t> t0_, t1_;         // per node, timing
+  cudaEvent_t span0_ = nullptr, span1_ = nullptr;
+  std::vector<double> work_flops_, work_bytes_;  // of the pending profiled run, per node
+  std::map<std::pair<int, int>, Acc> acc_;   // (op, lane)
+  std::vector<double> lane_busy_ms_;
+  double span_ms_ = 0;
+  int64_t profiled_ = 0;
 };
 
 }  // namespace nanoflow::engine
