@@ -143,7 +143,7 @@ void ScheduleRunner::run(const CudaPlanShape& shape, const std::vector<NanoBatch
   bool prof = false;
   if (every_ > 0 && std::all_of(ranges.begin(), ranges.end(), [](const NanoBatchRange& r) { return r.tokens() > 0; }))
     prof = runs_++ % every_ == 0;
-  if (prof) harvest();  // the previous profiled run finished long ago
+  if (prof) harvest();  // the previous profiled run finished long ago (N >= 2)
   model_.forward_prologue(shape, prev_samples);
   if (prof) {
     NF_CUDA_CHECK(cudaEventRecord(span0_, main)) << "profile";
@@ -151,6 +151,31 @@ void ScheduleRunner::run(const CudaPlanShape& shape, const std::vector<NanoBatch
   NF_CUDA_CHECK(cudaEventRecord(fork_, main)) << "fork";
   const int32_t lanes = static_cast<int32_t>(join_.size());
   for (int32_t l = 0; l < lanes; ++l) NF_CUDA_CHECK(cudaStreamWaitEvent(model_.lane_stream(l), fork_, 0)) << "fork wait";
+  // Whatever happens below, the lanes join the model stream again before this returns or throws:
+  // the next iteration's upload and page copies run there and must not overtake this one's work.
+  auto join = [&] {
+    for (int32_t l = 0; l < lanes; ++l) {
+      NF_CUDA_CHECK(cudaEventRecord(join_[static_cast<size_t>(l)], model_.lane_stream(l))) << "join";
+      NF_CUDA_CHECK(cudaStreamWaitEvent(main, join_[static_cast<size_t>(l)], 0)) << "join wait";
+    }
+  };
+  try {
+    launch_nodes(shape, ranges, prof);
+  } catch (...) {
+    try {
+      join();
+    } catch (...) {  // the first error is the one to report
+    }
+    throw;
+  }
+  join();
+  if (prof) {
+    NF_CUDA_CHECK(cudaEventRecord(span1_, main)) << "profile";
+    pending_ = true;
+  }
+}
+
+void ScheduleRunner::launch_nodes(const CudaPlanShape& shape, const std::vector<NanoBatchRange>& ranges, bool prof) {
   for (int32_t i : order_) {
     const ScheduleNode& x = schedule_.nodes[static_cast<size_t>(i)];
     cudaStream_t s = model_.lane_stream(x.stream);
@@ -168,14 +193,6 @@ void ScheduleRunner::run(const CudaPlanShape& shape, const std::vector<NanoBatch
     if (done_[static_cast<size_t>(i)] != nullptr) {
       NF_CUDA_CHECK(cudaEventRecord(done_[static_cast<size_t>(i)], s)) << "node event";
     }
-  }
-  for (int32_t l = 0; l < lanes; ++l) {
-    NF_CUDA_CHECK(cudaEventRecord(join_[static_cast<size_t>(l)], model_.lane_stream(l))) << "join";
-    NF_CUDA_CHECK(cudaStreamWaitEvent(main, join_[static_cast<size_t>(l)], 0)) << "join wait";
-  }
-  if (prof) {
-    NF_CUDA_CHECK(cudaEventRecord(span1_, main)) << "profile";
-    pending_ = true;
   }
 }
 

@@ -161,14 +161,10 @@ TEST_P(GpuSchedule, MatchesSequentialForward) {
   const BatchPlan plan = make_plan(mixed, V, rng);
   CudaPlanStaging st(m->layout());
   const CudaPlanShape sh = st.pack(plan, {}, {}, V);
-  st.upload(m->plan_buffer(), sh, m->stream());
-  m->forward_device(sh, nullptr);
-  const std::vector<float> ref = logits_of(*m, sh.num_sampled);
-
   engine::PipelineSchedule s = decode_overlap(static_cast<int32_t>(m->config().num_layers), ln.gemm, ln.attn);
   s.split_at_decode = GetParam();
   if (!s.split_at_decode) s.nano_batches = {{0, 512}, {512, 1024}};
-  const auto ranges = st.split(sh, s.nano_batches, s.split_at_decode);  // regroups the tiles: upload again
+  const auto ranges = st.split(sh, s.nano_batches, s.split_at_decode);  // regroups the tiles: before the upload
   st.upload(m->plan_buffer(), sh, m->stream());
   ASSERT_EQ(ranges.size(), 2u);
   if (s.split_at_decode) {
@@ -180,9 +176,14 @@ TEST_P(GpuSchedule, MatchesSequentialForward) {
     EXPECT_EQ(ranges[0].tiles(), 4);  // the 200-token chunk's tiles: prefill attention on the 24-SM lane too
     EXPECT_EQ(ranges[1].tiles(), 2);  // the 100-token later chunk
   }
+  // The schedule runs first, so its attention reads only the K/V its own RoPE nodes wrote for this
+  // iteration's tokens (an ordering bug between lanes would read the pool's zeros); the sequential
+  // forward then rewrites the same slots as the reference.
   engine::ScheduleRunner runner(*m, s);
   runner.run(sh, ranges, nullptr);
   const std::vector<float> got = logits_of(*m, sh.num_sampled);
+  m->forward_device(sh, nullptr);
+  const std::vector<float> ref = logits_of(*m, sh.num_sampled);
   double worst = 0;
   int same = 0;
   for (int32_t r = 0; r < sh.num_sampled; ++r) {

@@ -166,6 +166,10 @@ class CudaModelImpl final : public CudaModel {
                   << startup_s_ << " s";
   }
 
+  // Work queued on the lanes (green-context streams) must finish before their contexts and the
+  // memory they use go away.
+  ~CudaModelImpl() override { cudaDeviceSynchronize(); }
+
   const ModelConfig& config() const override { return cfg_; }
   int64_t num_kv_pages() const override { return num_pages_; }
   cudaStream_t stream() const override { return stream_.get(); }
@@ -282,7 +286,8 @@ class CudaModelImpl final : public CudaModel {
     NF_CHECK_KIND(ErrorKind::kUnsupported, tuned_attention_)
         << "nano-batch forwards need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8)";
     NF_CHECK(lane >= 0 && lane < static_cast<int32_t>(lanes_.size())) << "lane " << lane << " of " << lanes_.size();
-    NF_CHECK(layer >= -1 && layer < cfg_.num_layers) << "layer " << layer;
+    const bool once = op == ForwardOp::kEmbed || op == ForwardOp::kLmHead || op == ForwardOp::kSample;
+    NF_CHECK(once ? layer == -1 : (layer >= 0 && layer < cfg_.num_layers)) << "op " << static_cast<int>(op) << " layer " << layer;
     run_op(op, layer, r, lanes_[static_cast<size_t>(lane)], sh, false);
   }
 
@@ -675,6 +680,18 @@ class CudaModelImpl final : public CudaModel {
       NF_CHECK_INPUT(t >= 0 && t <= info_.sm_count) << "lane GEMM SM target " << t << " (0.." << info_.sm_count << ")";
     NF_CHECK_KIND(ErrorKind::kUnsupported, opt_.lane_sm_counts.empty() || tuned_attention_)
         << "nano-batch lanes need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8)";
+    // GEMM operands of a nano-batch start at row offsets; the cuBLASLt algorithms are chosen for
+    // 256-byte-aligned operands, so every row must be a multiple of 256 bytes (true of Llama-3-8B,
+    // Qwen2-7B and the 70B shapes; not of SmolLM2's 576 hidden or an MoE router's few f32 columns).
+    if (!opt_.lane_sm_counts.empty()) {
+      const int64_t q = cfg_.q_dim(), kv = cfg_.kv_dim(), h = cfg_.hidden_size, in = cfg_.intermediate_size;
+      std::vector<int64_t> row_bytes = {h * 2, (q + 2 * kv) * 2, q * 2, 2 * in * 2, in * 2, cfg_.vocab_size * 4};
+      if (cfg_.num_experts > 0) row_bytes.push_back(router_rows(cfg_.num_experts) * 4);
+      for (int64_t b : row_bytes)
+        NF_CHECK_KIND(ErrorKind::kUnsupported, b % 256 == 0)
+            << "nano-batch lanes need activation rows of a multiple of 256 bytes; " << cfg_.name << " has a row of "
+            << b << " bytes (hidden " << h << ", intermediate " << in << ", vocab " << cfg_.vocab_size << ")";
+    }
     if (!parts.empty()) {
       cuda::SmPartitionsConfig pc;
       pc.sm_counts = parts;

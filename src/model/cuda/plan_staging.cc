@@ -167,6 +167,8 @@ std::vector<NanoBatchRange> split_nano_batches(const int32_t* q_start, int32_t* 
   const size_t n = fractions.size();
   NF_CHECK_INPUT(n > 0) << "no nano-batches";
   NF_CHECK_INPUT(!at_decode || n == 2) << "a split at the decode sequences needs 2 nano-batches, not " << n;
+  // A nano-batch's LM head reads its own token rows only: sample rows must be in token order.
+  NF_CHECK(std::is_sorted(sample_rows, sample_rows + sh.num_sampled)) << "sample rows out of token order";
   std::vector<NanoBatchRange> out(n);
   int32_t seq = 0;
   for (size_t i = 0; i < n; ++i) {

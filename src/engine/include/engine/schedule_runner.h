@@ -9,7 +9,8 @@
 // Profile (NANOFLOW_OP_PROFILE=N, as for the sequential forward's op profile): every Nth run whose
 // nano-batches are all non-empty records timing events around each node on its lane (after its
 // cross-lane waits) and around the whole fork..join; they are read at the next profiled run (long
-// finished) or at profile_report(). Node times overlap across lanes by design: the report gives,
+// finished; with N = 1 each run waits for the previous one there, so use N >= 2 to keep the
+// pipeline asynchronous) or at profile_report(). Node times overlap across lanes by design: the report gives,
 // per (op, lane), GPU time per iteration and the achieved rate, per lane its busy time, and the
 // iteration's span, so a partition's slowdown and the overlap actually obtained can be read off.
 #pragma once
@@ -35,7 +36,8 @@ class ScheduleRunner {
   ScheduleRunner(const ScheduleRunner&) = delete;
   ScheduleRunner& operator=(const ScheduleRunner&) = delete;
 
-  // The packed plan is in the model's plan buffer (uploaded on model.stream()). Launches only.
+  // The packed plan is in the model's plan buffer (uploaded on model.stream()). Launches only. If a
+  // launch throws, the lanes are still joined back into model.stream() before the error propagates.
   void run(const CudaPlanShape& shape, const std::vector<NanoBatchRange>& ranges, const int32_t* prev_samples);
   const PipelineSchedule& schedule() const { return schedule_; }
   std::string profile_report();  // JSON text; empty when profiling is off
@@ -53,6 +55,7 @@ class ScheduleRunner {
   struct Acc {
     double ms = 0, flops = 0, bytes = 0;
   };
+  void launch_nodes(const CudaPlanShape& shape, const std::vector<NanoBatchRange>& ranges, bool prof);
   void harvest();
   void node_work(const ScheduleNode& x, const NanoBatchRange& r, const CudaPlanShape& sh, double* flops,
                  double* bytes) const;

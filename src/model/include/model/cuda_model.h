@@ -190,7 +190,9 @@ class CudaModel : public Model {
   // and then each (op, layer, nano-batch) with forward_op on a lane (options().lane_sm_counts)
   // after the lane has waited for stream(). kSample does nothing here (the executor samples all
   // rows after joining the lanes). Launches only. Throws kUnsupported for a model whose attention
-  // has no nano-batch form (untuned head sizes) or an unknown lane.
+  // has no nano-batch form (untuned head sizes), kInternal for an unknown lane or a layer out of
+  // range for the op. GEMM operands at nano-batch row offsets may be aligned to less than 256
+  // bytes (small hidden sizes): the GEMM runner then takes an algorithm for their alignment.
   virtual void forward_prologue(const CudaPlanShape& shape, const int32_t* prev_samples) = 0;
   virtual void forward_op(ForwardOp op, int32_t layer, const NanoBatchRange& range, int32_t lane,
                           const CudaPlanShape& shape) = 0;
