@@ -1,8 +1,9 @@
 // SM partitions through CUDA green contexts (DESIGN.md §4 "SM partitions").
 //
 // At start-up the device's SMs are split once into equal groups of `granularity` SMs (8 on Hopper;
-// the driver's minimum) with cuDevSmResourceSplitByCount; the SMs left over (132 = 16 x 8 + 4 on an
-// H100/H200) form the remainder, which no partition uses (GEMMs on it ran slowly: PERF.md). Each
+// the driver's minimum) with cuDevSmResourceSplitByCount; the SMs left over (an H200's 132 SMs give
+// 15 groups of 8 and 12 over: measured 2026-11-27) form the remainder, which no partition uses
+// (GEMMs on it ran slowly: PERF.md). Each
 // requested partition takes the next `sm_count / granularity` unused groups, becomes one green
 // context, and gets one non-blocking stream. Creation costs ~1.5 ms each, so it happens only here.
 #pragma once
