@@ -1,6 +1,7 @@
 #if defined(NANOFLOW_HAVE_CUDA)
 #include "engine/cuda_engine.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "engine/cuda_executor.h"
 #include "engine/engine_core.h"
 #include "engine/tokenizer_loading.h"
+#include "loader/weights.h"
 #include "model/cuda_model.h"
 #include "model/presets.h"
 
@@ -36,14 +38,18 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   NF_CHECK_INPUT(config.max_batch_tokens > 0 && config.max_running > 0)
       << "max_batch_tokens " << config.max_batch_tokens << ", max_running " << config.max_running;
   std::unique_ptr<Tokenizer> tokenizer;
+  int64_t num_layers = 0;  // known before the weights load, so a bad schedule fails fast
   if (auto preset = find_preset(config.model_path)) {
     const ResolvedPreset r = resolve_preset(*preset);
     NF_CHECK_KIND(ErrorKind::kNotFound, !r.tokenizer_dir.empty())
         << "preset " << preset->name << ": no tokenizer.json in " << preset->tokenizer_folder;
     tokenizer = load_tokenizer(r.tokenizer_dir);
+    num_layers = r.config.num_layers;
   } else {
     tokenizer = load_tokenizer(config.model_path);
+    if (!config.schedule_path.empty()) num_layers = WeightStore::open(config.model_path)->config().num_layers;
   }
+  if (options.num_layers_override > 0) num_layers = std::min<int64_t>(num_layers, options.num_layers_override);
   CudaModelOptions mo;
   mo.max_batch_tokens = config.max_batch_tokens;
   mo.max_seqs = config.max_running;
@@ -58,6 +64,11 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   PipelineSchedule schedule;
   if (!config.schedule_path.empty()) {
     schedule = read_schedule(config.schedule_path);
+    try {
+      schedule.validate(static_cast<int32_t>(num_layers));
+    } catch (const Error& e) {
+      NF_THROW(kInvalidInput) << "schedule file " << config.schedule_path << ": " << e.what();
+    }
     if (!schedule.is_sequential())
       for (const ScheduleStream& st : schedule.streams) {
         mo.lane_sm_counts.push_back(st.sm_count);
@@ -67,7 +78,6 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   std::unique_ptr<CudaModel> model = CudaModel::load(config.model_path, mo);
   const auto layers = static_cast<int32_t>(model->config().num_layers);
   if (config.schedule_path.empty()) schedule = sequential_schedule(layers);
-  schedule.validate(layers);
   NF_CHECK_FILE(model->config().vocab_size >= tokenizer->vocab_size())
       << config.model_path << ": the tokenizer has " << tokenizer->vocab_size() << " ids, the model "
       << model->config().vocab_size << " embedding rows";

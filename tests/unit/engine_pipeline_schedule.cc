@@ -10,6 +10,13 @@
 
 #include "core/error.h"
 #include "engine/pipeline_schedule.h"
+#if defined(NANOFLOW_HAVE_CUDA)
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "engine/cuda_engine.h"
+#endif
 
 using namespace nanoflow;
 using namespace nanoflow::engine;
@@ -196,5 +203,48 @@ TEST(PipelineSchedule, ShippedSchedulesAreValid) {
     if (x.op == PipelineOp::kAttention && x.nano_batch == 0) EXPECT_EQ(x.stream, 1);  // decode attention on its own SMs
   expect_invalid(s, 2, "a 32-layer schedule for a 2-layer model");
 }
+
+
+#if defined(NANOFLOW_HAVE_CUDA)
+// A bad --schedule file fails before the model's weights load (no GPU is touched), naming the file.
+TEST(PipelineSchedule, BadScheduleFileFailsBeforeTheModelLoads) {
+  const std::string dir = std::filesystem::temp_directory_path() / "nf_schedule_file_test";
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    const std::string path = dir + "/" + name;
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    return path;
+  };
+  const std::string models = std::string(NF_SHARED_DIR) + "/models";
+  if (std::getenv("NANOFLOW_MODELS_DIR") == nullptr && std::filesystem::exists(models))
+    setenv("NANOFLOW_MODELS_DIR", models.c_str(), 0);
+  EngineConfig c;
+  c.backend = "cuda";
+  c.model_path = "preset:llama3-8b";
+  engine::CudaEngineOptions o;
+  o.num_layers_override = 2;
+  auto kind_of = [&](const std::string& schedule, std::string* what) {
+    c.schedule_path = schedule;
+    try {
+      engine::create_cuda_engine(c, o);
+    } catch (const Error& e) {
+      *what = e.what();
+      return e.kind();
+    }
+    return ErrorKind::kInternal;  // not expected: it would have needed a GPU
+  };
+  std::string what;
+  ErrorKind k = kind_of(write("three.json", sequential_schedule(3).to_json().dump()), &what);
+  if (k == ErrorKind::kNotFound && what.find("preset") != std::string::npos) GTEST_SKIP() << what;  // no ../shared
+  EXPECT_EQ(k, ErrorKind::kInvalidInput) << what;
+  EXPECT_NE(what.find("three.json"), std::string::npos) << what;
+  EXPECT_EQ(kind_of(write("broken.json", "{\"nano_batches\": "), &what), ErrorKind::kInvalidInput) << what;
+  EXPECT_NE(what.find("broken.json"), std::string::npos) << what;
+  EXPECT_EQ(kind_of(dir + "/absent.json", &what), ErrorKind::kNotFound) << what;
+  std::filesystem::remove_all(dir);
+}
+#endif
 
 }  // namespace
