@@ -22,13 +22,14 @@ std::vector<T> read(const CudaPlanStaging& s, size_t off, size_t n) {
   return v;
 }
 
-// Sequences: two decodes (kv 20, 33), a 70-token prefill chunk (kv 70), one decode after it (kv 5).
-BatchPlan mixed_plan() {
+// A plan of sequences (query tokens, KV length after this step), pages handed out in order, token
+// ids 100, 101, ..., the last token of each sequence sampled.
+BatchPlan plan_of(const std::vector<std::pair<int32_t, int32_t>>& seqs) {
   BatchPlan p;
   p.q_start = {0};
   p.page_start = {0};
   int32_t page = 0;
-  auto add = [&](int32_t qlen, int32_t kv) {
+  for (auto [qlen, kv] : seqs) {
     for (int32_t i = 0; i < qlen; ++i) {
       p.token_ids.push_back(100 + static_cast<int32_t>(p.token_ids.size()));
       p.positions.push_back(kv - qlen + i);
@@ -38,14 +39,13 @@ BatchPlan mixed_plan() {
     for (int32_t k = 0; k < (kv + 15) / 16; ++k) p.page_ids.push_back(page++);
     p.page_start.push_back(static_cast<int32_t>(p.page_ids.size()));
     p.sample_rows.push_back(p.num_tokens() - 1);
-  };
-  add(1, 20);
-  add(1, 33);
-  add(70, 70);
-  add(1, 5);
+  }
   p.validate(64);
   return p;
 }
+
+// Sequences: two decodes (kv 20, 33), a 70-token prefill chunk (kv 70), one decode after it (kv 5).
+BatchPlan mixed_plan() { return plan_of({{1, 20}, {1, 33}, {70, 70}, {1, 5}}); }
 
 TEST(CudaPlanStaging, PacksMixedBatch) {
   const CudaPlanLayout L = CudaPlanLayout::make(256, 8, 8, 64);
@@ -168,20 +168,7 @@ TEST(CudaPlanStaging, DecodeGraphBuckets) {
 // real arrays are untouched, the padded sequence holds one token (id 0, position 0, kv 1)
 // on the scratch page, and sampled rows and deferred pairs are filled up to the bucket.
 TEST(CudaPlanStaging, PadsDecodePlanToBucket) {
-  BatchPlan p;
-  p.q_start = {0};
-  p.page_start = {0};
-  int32_t page = 0;
-  for (int32_t kv : {20, 33, 5}) {
-    p.token_ids.push_back(100 + p.num_tokens());
-    p.positions.push_back(kv - 1);
-    p.q_start.push_back(p.num_tokens());
-    p.kv_len.push_back(kv);
-    for (int32_t k = 0; k < (kv + 15) / 16; ++k) p.page_ids.push_back(page++);
-    p.page_start.push_back(static_cast<int32_t>(p.page_ids.size()));
-    p.sample_rows.push_back(p.num_tokens() - 1);
-  }
-  p.validate(64);
+  const BatchPlan p = plan_of({{1, 20}, {1, 33}, {1, 5}});
   const CudaPlanLayout L = CudaPlanLayout::make(16, 8, 8, 64);
   CudaPlanStaging st(L, false);
   const std::vector<int32_t> deferred = {1, 2};
@@ -296,22 +283,7 @@ TEST(CudaPlanStaging, SplitsIntoNanoBatches) {
 
 // The tile list comes heaviest first; a split regroups it by nano-batch, in place.
 TEST(CudaPlanStaging, SplitRegroupsTilesByNanoBatch) {
-  BatchPlan p;
-  p.q_start = {0};
-  p.page_start = {0};
-  int32_t page = 0;
-  for (auto [q, kv] : {std::pair{1, 20}, std::pair{10, 10}, std::pair{64, 500}}) {
-    for (int32_t i = 0; i < q; ++i) {
-      p.token_ids.push_back(7);
-      p.positions.push_back(kv - q + i);
-    }
-    p.q_start.push_back(p.num_tokens());
-    p.kv_len.push_back(kv);
-    for (int32_t k = 0; k < (kv + 15) / 16; ++k) p.page_ids.push_back(page++);
-    p.page_start.push_back(static_cast<int32_t>(p.page_ids.size()));
-    p.sample_rows.push_back(p.num_tokens() - 1);
-  }
-  p.validate(64);
+  const BatchPlan p = plan_of({{1, 20}, {10, 10}, {64, 500}});
   const CudaPlanLayout L = CudaPlanLayout::make(256, 8, 8, 64);
   CudaPlanStaging st(L, /*pinned=*/false);
   const CudaPlanShape sh = st.pack(p, {}, {}, 1000);

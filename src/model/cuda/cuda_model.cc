@@ -429,10 +429,8 @@ class CudaModelImpl final : public CudaModel {
       return;
     }
     const CudaLayer& L = w_.layers[un(l)];
-    auto gemm = [&](const bf16* x, const bf16* w, void* y, int nn, int k, bool acc, bool f32 = false) {
-      cuda::GemmParams g = gemm_params(x, w, y, n, nn, k, acc, f32);
-      g.sm_count_target = lane.gemm_sms;
-      lane.gemm->run(g, s);
+    auto gemm = [&](const bf16* x, const bf16* w, void* y, int nn, int k, bool acc) {
+      lane_gemm(lane, gemm_params(x, w, y, n, nn, k, acc));
     };
     switch (op) {
       case ForwardOp::kAttnNorm:
@@ -509,6 +507,12 @@ class CudaModelImpl final : public CudaModel {
     g.accumulate = acc;
     g.out_f32 = f32;
     return g;
+  }
+
+  // Runs g on the lane: its GEMM runner and stream, with its SM target.
+  void lane_gemm(const Lane& lane, cuda::GemmParams g) {
+    g.sm_count_target = lane.gemm_sms;
+    lane.gemm->run(g, lane.stream);
   }
 
   void silu(const NanoBatchRange& r, cudaStream_t s) {
@@ -610,9 +614,7 @@ class CudaModelImpl final : public CudaModel {
     const int T = r.tokens();
     const size_t t0 = un(r.token_begin);
     auto gemm = [&](const bf16* x, const bf16* w, void* y, int n, int k, bool f32 = false) {
-      cuda::GemmParams g = gemm_params(x, w, y, T, n, k, false, f32);
-      g.sm_count_target = lane.gemm_sms;
-      lane.gemm->run(g, s);
+      lane_gemm(lane, gemm_params(x, w, y, T, n, k, false, f32));
     };
     const bf16* xn = ws_.xn + t0 * un(h);
     float* router = ws_.router + t0 * un(Er);
