@@ -71,6 +71,7 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
     }
     if (!schedule.is_sequential())
       for (const ScheduleStream& st : schedule.streams) {
+        if (st.remainder) mo.lane_remainder = static_cast<int32_t>(mo.lane_sm_counts.size());
         mo.lane_sm_counts.push_back(st.sm_count);
         mo.lane_gemm_sm_targets.push_back(st.gemm_sm_count);
       }

@@ -16,6 +16,7 @@ constexpr PipelineOp kLayerOps[] = {PipelineOp::kAttnNorm, PipelineOp::kQkv,    
 constexpr const char* kOpNames[] = {"embed", "attn_norm", "qkv", "rope_kv", "attention", "o_proj",
                                     "mlp_norm", "gate_up", "act", "down", "lm_head", "sample"};
 static_assert(std::size(kOpNames) == static_cast<size_t>(PipelineOp::kSample) + 1, "op names");
+constexpr const char* kIterationNames[] = {"mixed", "decode", "all"};  // ScheduleIterations order
 
 bool per_layer(PipelineOp op) { return op != PipelineOp::kEmbed && op != PipelineOp::kLmHead && op != PipelineOp::kSample; }
 
@@ -47,11 +48,16 @@ std::vector<int32_t> PipelineSchedule::validate(int32_t num_layers) const {
   NF_CHECK_INPUT(at == 1024) << "schedule '" << name << "': nano-batches end at " << at << ", not 1024";
   NF_CHECK_INPUT(!split_at_decode || nano_batches.size() == 2)
       << "schedule '" << name << "': split at decode needs 2 nano-batches, not " << nano_batches.size();
+  int remainders = 0;
   for (const auto& s : streams) {
     NF_CHECK_INPUT(s.sm_count >= 0 && s.sm_count % 8 == 0) << "stream SM count " << s.sm_count << " (multiple of 8)";
+    NF_CHECK_INPUT(!s.remainder || s.sm_count > 0)
+        << "schedule '" << name << "': only a partition (sm_count > 0) can take the remainder SMs";
+    remainders += s.remainder ? 1 : 0;
     NF_CHECK_INPUT(s.gemm_sm_count >= 0 && (s.sm_count == 0 || s.gemm_sm_count <= s.sm_count))
         << "stream GEMM SM count " << s.gemm_sm_count << " (0, or at most the stream's " << s.sm_count << ")";
   }
+  NF_CHECK_INPUT(remainders <= 1) << "schedule '" << name << "': " << remainders << " streams take the remainder SMs";
   const int32_t n = static_cast<int32_t>(nodes.size());
   std::map<std::tuple<int, int32_t, int32_t>, int32_t> seen;  // (op, layer, nano-batch) -> node
   for (int32_t i = 0; i < n; ++i) {
@@ -110,14 +116,28 @@ bool PipelineSchedule::is_sequential() const {
   return nano_batches.size() == 1 && streams.size() == 1 && streams[0].sm_count == 0 && streams[0].gemm_sm_count == 0;
 }
 
+bool PipelineSchedule::runs(bool decode_only) const {
+  switch (iterations) {
+    case ScheduleIterations::kMixed:
+      return !decode_only;
+    case ScheduleIterations::kDecode:
+      return decode_only;
+    case ScheduleIterations::kAll:
+      return true;
+  }
+  return false;
+}
+
 nlohmann::json PipelineSchedule::to_json() const {
   nlohmann::json j;
   j["name"] = name;
   j["nano_batches"] = nano_batches;
   j["split"] = split_at_decode ? "decode" : "tokens";
+  j["iterations"] = kIterationNames[static_cast<size_t>(iterations)];
   for (const auto& s : streams) {
     nlohmann::json x = {{"sm_count", s.sm_count}};
     if (s.gemm_sm_count > 0) x["gemm_sm_count"] = s.gemm_sm_count;
+    if (s.remainder) x["remainder"] = true;
     j["streams"].push_back(x);
   }
   for (const auto& x : nodes)
@@ -134,8 +154,13 @@ PipelineSchedule PipelineSchedule::from_json(const nlohmann::json& j) {
     const std::string split = j.value("split", "tokens");
     NF_CHECK_INPUT(split == "tokens" || split == "decode") << "schedule split '" << split << "' (tokens or decode)";
     s.split_at_decode = split == "decode";
+    const std::string it = j.value("iterations", "mixed");
+    size_t ik = 0;
+    while (ik < std::size(kIterationNames) && it != kIterationNames[ik]) ++ik;
+    NF_CHECK_INPUT(ik < std::size(kIterationNames)) << "schedule iterations '" << it << "' (mixed, decode or all)";
+    s.iterations = static_cast<ScheduleIterations>(ik);
     for (const auto& x : j.at("streams"))
-      s.streams.push_back({x.at("sm_count").get<int32_t>(), x.value("gemm_sm_count", 0)});
+      s.streams.push_back({x.at("sm_count").get<int32_t>(), x.value("gemm_sm_count", 0), x.value("remainder", false)});
     for (const auto& x : j.at("nodes")) {
       ScheduleNode n;
       const std::string op = x.at("op").get<std::string>();

@@ -1,8 +1,8 @@
 // Nano-batch pipeline schedules on the GPU (engine/schedule_runner.h): a mixed iteration (decode
 // sequences + prefill chunks) run by the decode-overlap schedule — two nano-batches on two
-// green-context partitions, decode attention on its own SMs — gives the logits of the sequential
-// forward; and the executor with that schedule generates the same greedy tokens as with the
-// sequential one. Random-weight Llama-3-8B shape, 2 layers (tuned attention kernels).
+// green-context partitions, decode attention on its own SMs — and a decode-only iteration run by
+// the interleaved pipeline schedule give the logits of the sequential forward; the executor with
+// the schedule samples their argmax. Random-weight Llama-3-8B shape, 2 layers (tuned attention).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -26,16 +26,11 @@ namespace {
 
 bool have_gpu() { return cuda::device_count() > 0; }
 
-// Built here as a test fixture; the product reads schedules from JSON (tools/schedules/).
-engine::PipelineSchedule decode_overlap(int32_t layers, int32_t gemm_sms, int32_t attn_sms) {
-  using engine::PipelineOp;
+// Built here as test fixtures; the product reads schedules from JSON (tools/schedules/).
+struct Builder {
   engine::PipelineSchedule s;
-  s.name = "decode-overlap-test";
-  s.nano_batches = {{0, 341}, {341, 1024}};
-  s.split_at_decode = true;
-  s.streams = {{gemm_sms}, {attn_sms}};
   int32_t last[2] = {-1, -1};
-  auto add = [&](PipelineOp op, int32_t layer, int32_t nb, int32_t stream) {
+  void add(engine::PipelineOp op, int32_t layer, int32_t nb, int32_t stream) {
     engine::ScheduleNode n;
     n.op = op;
     n.layer = layer;
@@ -44,23 +39,60 @@ engine::PipelineSchedule decode_overlap(int32_t layers, int32_t gemm_sms, int32_
     if (last[nb] >= 0) n.deps = {last[nb]};
     s.nodes.push_back(n);
     last[nb] = static_cast<int32_t>(s.nodes.size()) - 1;
-  };
-  add(PipelineOp::kEmbed, -1, 0, 0);
-  add(PipelineOp::kEmbed, -1, 1, 0);
-  const PipelineOp all[] = {PipelineOp::kAttnNorm, PipelineOp::kQkv,     PipelineOp::kRopeKv,
-                            PipelineOp::kAttention, PipelineOp::kOProj,  PipelineOp::kMlpNorm,
-                            PipelineOp::kGateUp,   PipelineOp::kAct,     PipelineOp::kDown};
-  for (int32_t l = 0; l < layers; ++l) {
-    for (int i = 0; i < 3; ++i) add(all[i], l, 0, 0);
-    add(PipelineOp::kAttention, l, 0, 1);
-    for (PipelineOp op : all) add(op, l, 1, 0);
-    for (int i = 4; i < 9; ++i) add(all[i], l, 0, 0);
   }
-  add(PipelineOp::kLmHead, -1, 0, 0);
-  add(PipelineOp::kLmHead, -1, 1, 0);
-  add(PipelineOp::kSample, -1, 0, 0);
-  add(PipelineOp::kSample, -1, 1, 0);
-  return s;
+  void head_and_sample() {
+    for (int32_t nb : {0, 1}) add(engine::PipelineOp::kLmHead, -1, nb, 0);
+    for (int32_t nb : {0, 1}) add(engine::PipelineOp::kSample, -1, nb, 0);
+  }
+};
+using engine::PipelineOp;
+constexpr PipelineOp kPre[] = {PipelineOp::kAttnNorm, PipelineOp::kQkv, PipelineOp::kRopeKv};
+constexpr PipelineOp kPost[] = {PipelineOp::kOProj, PipelineOp::kMlpNorm, PipelineOp::kGateUp, PipelineOp::kAct,
+                                PipelineOp::kDown};
+
+engine::PipelineSchedule decode_overlap(int32_t layers, int32_t gemm_sms, int32_t attn_sms) {
+  Builder b;
+  b.s.name = "decode-overlap-test";
+  b.s.nano_batches = {{0, 341}, {341, 1024}};
+  b.s.split_at_decode = true;
+  b.s.streams = {{gemm_sms}, {attn_sms}};
+  b.add(PipelineOp::kEmbed, -1, 0, 0);
+  b.add(PipelineOp::kEmbed, -1, 1, 0);
+  for (int32_t l = 0; l < layers; ++l) {
+    for (PipelineOp op : kPre) b.add(op, l, 0, 0);
+    b.add(PipelineOp::kAttention, l, 0, 1);
+    for (PipelineOp op : kPre) b.add(op, l, 1, 0);
+    b.add(PipelineOp::kAttention, l, 1, 0);
+    for (PipelineOp op : kPost) b.add(op, l, 1, 0);
+    for (PipelineOp op : kPost) b.add(op, l, 0, 0);
+  }
+  b.head_and_sample();
+  return b.s;
+}
+
+// NanoFlow's interleaving (make_schedule.py --kind pipeline): two nano-batches by tokens, every
+// attention on stream 1 under the other nano-batch's GEMMs on stream 0.
+engine::PipelineSchedule pipeline(int32_t layers, int32_t gemm_sms, int32_t attn_sms) {
+  Builder b;
+  b.s.name = "pipeline-test";
+  b.s.nano_batches = {{0, 512}, {512, 1024}};
+  b.s.streams = {{gemm_sms}, {attn_sms}};
+  b.add(PipelineOp::kEmbed, -1, 0, 0);
+  b.add(PipelineOp::kEmbed, -1, 1, 0);
+  for (PipelineOp op : kPre) b.add(op, 0, 0, 0);
+  for (int32_t l = 0; l < layers; ++l) {
+    b.add(PipelineOp::kAttention, l, 0, 1);
+    if (l > 0)
+      for (PipelineOp op : kPost) b.add(op, l - 1, 1, 0);
+    for (PipelineOp op : kPre) b.add(op, l, 1, 0);
+    b.add(PipelineOp::kAttention, l, 1, 1);
+    for (PipelineOp op : kPost) b.add(op, l, 0, 0);
+    if (l + 1 < layers)
+      for (PipelineOp op : kPre) b.add(op, l + 1, 0, 0);
+  }
+  for (PipelineOp op : kPost) b.add(op, layers - 1, 1, 0);
+  b.head_and_sample();
+  return b.s;
 }
 
 struct Lanes {
@@ -75,7 +107,7 @@ Lanes lanes_for_device() {
   return l;
 }
 
-std::unique_ptr<CudaModel> preset_with_lanes(const Lanes& ln) {
+std::unique_ptr<CudaModel> preset_with_lanes(const Lanes& ln, bool attn_takes_remainder = false) {
   CudaModelOptions o;
   o.max_batch_tokens = 1024;
   o.max_seqs = 32;
@@ -84,6 +116,7 @@ std::unique_ptr<CudaModel> preset_with_lanes(const Lanes& ln) {
   o.autotune_gemms = false;
   o.num_layers_override = 2;
   o.lane_sm_counts = {ln.gemm, ln.attn};
+  if (attn_takes_remainder) o.lane_remainder = 1;
   return CudaModel::load("preset:llama3-8b", o);
 }
 
@@ -127,6 +160,68 @@ double row_rel_err(const float* a, const float* b, int64_t n) {
 }
 
 int64_t argmax(const float* a, int64_t n) { return std::max_element(a, a + n) - a; }
+
+// Runs the schedule over the uploaded plan, then the sequential forward over the same plan, and
+// checks the schedule's logits against it. The schedule runs first, so its attention reads only the
+// K/V its own RoPE nodes wrote for this iteration's tokens (an ordering bug between lanes would
+// read the pool's zeros); the sequential forward then rewrites the same slots as the reference.
+// The logits equal up to bf16 rounding (the lanes' GEMMs run other cuBLASLt algorithms with another
+// SM_COUNT_TARGET and other row counts; 2 random-weight layers measured ~1e-2 on an H200).
+std::vector<float> run_against_sequential(CudaModel& m, const engine::PipelineSchedule& s, const CudaPlanShape& sh,
+                                          const std::vector<NanoBatchRange>& ranges, const char* what) {
+  const int64_t V = m.config().vocab_size;
+  engine::ScheduleRunner runner(m, s);
+  runner.run(sh, ranges, nullptr);
+  std::vector<float> got = logits_of(m, sh.num_sampled);
+  m.forward_device(sh, nullptr);
+  const std::vector<float> ref = logits_of(m, sh.num_sampled);
+  double worst = 0;
+  int same = 0;
+  for (int32_t r = 0; r < sh.num_sampled; ++r) {
+    const float* a = got.data() + static_cast<size_t>(r) * V;
+    const float* b = ref.data() + static_cast<size_t>(r) * V;
+    for (int64_t i = 0; i < V; ++i) EXPECT_TRUE(std::isfinite(a[i])) << "row " << r << " col " << i;
+    worst = std::max(worst, row_rel_err(a, b, V));
+    same += argmax(a, V) == argmax(b, V) ? 1 : 0;
+  }
+  std::printf("schedule %s (%s): logits rel err max %.2e, argmax equal %d of %d\n", s.name.c_str(), what, worst, same,
+              sh.num_sampled);
+  EXPECT_LT(worst, 2e-2);
+  EXPECT_GE(same, sh.num_sampled - 1);
+  return got;
+}
+
+// The executor with the schedule runs the plan as one greedy step; its samples must be the argmax
+// of the schedule's logits. Returns the executor's counters (scheduled or graphed).
+engine::CudaExecutorStats expect_executor_samples_argmax(CudaModel& m, const engine::PipelineSchedule& s,
+                                                         const BatchPlan& plan, const std::vector<float>& logits,
+                                                         bool graphs) {
+  const int64_t V = m.config().vocab_size;
+  engine::CudaExecutorOptions eo;
+  eo.cuda_graphs = graphs;
+  engine::CudaExecutor ex(m, s, eo);
+  engine::StepInput step;
+  step.iteration = 1;
+  step.plan = plan;
+  const auto rows = static_cast<int32_t>(plan.sample_rows.size());
+  for (int32_t r = 0; r < rows; ++r) {
+    engine::SlotRegistration reg;
+    reg.slot = static_cast<uint64_t>(r);
+    reg.params.temperature = 0.f;
+    reg.seed = 1;
+    step.registrations.push_back(reg);
+    step.sample_slots.push_back(static_cast<uint64_t>(r));
+  }
+  ex.launch(std::move(step));
+  const engine::StepOutput o = ex.wait();
+  EXPECT_TRUE(o.error.empty()) << o.error;
+  EXPECT_EQ(o.samples.size(), static_cast<size_t>(rows));
+  int agree = 0;
+  for (int32_t r = 0; r < rows && r < static_cast<int32_t>(o.samples.size()); ++r)
+    agree += o.samples[static_cast<size_t>(r)].token == argmax(logits.data() + size_t(r) * V, V);
+  EXPECT_EQ(agree, rows);
+  return ex.stats();
+}
 
 class GpuSchedule : public ::testing::TestWithParam<bool> {};  // split at decode, or by tokens
 
@@ -176,51 +271,66 @@ TEST_P(GpuSchedule, MatchesSequentialForward) {
     EXPECT_EQ(ranges[0].tiles(), 4);  // the 200-token chunk's tiles: prefill attention on the 24-SM lane too
     EXPECT_EQ(ranges[1].tiles(), 2);  // the 100-token later chunk
   }
-  // The schedule runs first, so its attention reads only the K/V its own RoPE nodes wrote for this
-  // iteration's tokens (an ordering bug between lanes would read the pool's zeros); the sequential
-  // forward then rewrites the same slots as the reference.
-  engine::ScheduleRunner runner(*m, s);
-  runner.run(sh, ranges, nullptr);
-  const std::vector<float> got = logits_of(*m, sh.num_sampled);
-  m->forward_device(sh, nullptr);
-  const std::vector<float> ref = logits_of(*m, sh.num_sampled);
-  double worst = 0;
-  int same = 0;
-  for (int32_t r = 0; r < sh.num_sampled; ++r) {
-    const float* a = got.data() + static_cast<size_t>(r) * V;
-    const float* b = ref.data() + static_cast<size_t>(r) * V;
-    for (int64_t i = 0; i < V; ++i) ASSERT_TRUE(std::isfinite(a[i])) << "row " << r << " col " << i;
-    worst = std::max(worst, row_rel_err(a, b, V));
-    same += argmax(a, V) == argmax(b, V) ? 1 : 0;
-  }
-  std::printf("schedule %s (lanes %d + %d SMs): logits rel err max %.2e, argmax equal %d of %d\n",
-              s.split_at_decode ? "split at decode" : "split by tokens", ln.gemm, ln.attn, worst, same, sh.num_sampled);
-  EXPECT_LT(worst, 2e-2);
-  EXPECT_GE(same, sh.num_sampled - 1);
-
+  const std::vector<float> got = run_against_sequential(*m, s, sh, ranges, s.split_at_decode ? "split at decode" : "split by tokens");
   // The executor with the schedule: greedy samples of the same iteration are the argmax rows.
-  engine::CudaExecutorOptions eo;
-  eo.cuda_graphs = false;
-  engine::CudaExecutor ex(*m, s, eo);
-  engine::StepInput step;
-  step.iteration = 1;
-  step.plan = plan;
-  for (int32_t r = 0; r < sh.num_sampled; ++r) {
-    engine::SlotRegistration reg;
-    reg.slot = static_cast<uint64_t>(r);
-    reg.params.temperature = 0.f;
-    reg.seed = 1;
-    step.registrations.push_back(reg);
-    step.sample_slots.push_back(static_cast<uint64_t>(r));
+  const engine::CudaExecutorStats stats = expect_executor_samples_argmax(*m, s, plan, got, false);
+  EXPECT_EQ(stats.scheduled_iterations, 1);
+}
+
+// A decode-only iteration through the pipeline schedule (NanoFlow's interleaving: each
+// nano-batch's decode attention on its own partition under the other's GEMMs), the attention
+// partition also holding the SMs the equal groups leave over; with "iterations": "decode" the
+// executor runs it through the schedule instead of its CUDA graph, and with the default ("mixed")
+// through the graph.
+TEST(GpuSchedulePipeline, DecodeOnlyIterationOnRemainderSms) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  cuda::set_device(0);
+  {
+    cuda::SmPartitionsConfig pc;
+    pc.sm_counts = {16};
+    pc.remainder_to = 0;
+    const cuda::SmPartitions p{pc};
+    std::printf("partition of 16 SMs + the remainder: %d SMs (remainder %d)\n", p[0].sm_count, p.remainder_sms());
+    EXPECT_EQ(p[0].sm_count, 16 + p.remainder_sms());
   }
-  ex.launch(std::move(step));
-  const engine::StepOutput o = ex.wait();
-  ASSERT_TRUE(o.error.empty()) << o.error;
-  ASSERT_EQ(o.samples.size(), static_cast<size_t>(sh.num_sampled));
-  int agree = 0;
-  for (int32_t r = 0; r < sh.num_sampled; ++r) agree += o.samples[r].token == argmax(got.data() + size_t(r) * V, V);
-  EXPECT_EQ(agree, sh.num_sampled);
-  EXPECT_EQ(ex.stats().scheduled_iterations, 1);
+  Lanes ln = lanes_for_device();
+  std::unique_ptr<CudaModel> m;
+  try {
+    m = preset_with_lanes(ln, /*attention lane takes the remainder*/ true);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kNotFound) GTEST_SKIP() << e.what();
+    throw;
+  }
+  const int64_t V = m->config().vocab_size;
+  std::mt19937 rng(9);
+  const std::vector<int32_t> ctx = {40, 300, 17, 129, 64, 380, 5, 50, 700, 1, 33, 256, 90, 512, 8, 222};
+  std::vector<Seq> warm, decode;
+  for (size_t i = 0; i < ctx.size(); ++i) {
+    warm.push_back({ctx[i], ctx[i], 64 * static_cast<int32_t>(i)});
+    decode.push_back({1, ctx[i] + 1, 64 * static_cast<int32_t>(i)});
+  }
+  std::vector<float> sink(static_cast<size_t>(V));
+  for (const Seq& w : warm) m->forward(make_plan({w}, V, rng), sink.data());  // one prompt a pass: max 1024 tokens
+  const BatchPlan plan = make_plan(decode, V, rng);
+  CudaPlanStaging st(m->layout());
+  const CudaPlanShape sh = st.pack(plan, {}, {}, V);
+  engine::PipelineSchedule s = pipeline(static_cast<int32_t>(m->config().num_layers), ln.gemm, ln.attn);
+  s.streams[1].remainder = true;
+  s.iterations = engine::ScheduleIterations::kDecode;
+  const auto ranges = st.split(sh, s.nano_batches, s.split_at_decode);
+  st.upload(m->plan_buffer(), sh, m->stream());
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0].decode_seqs(), 8);  // 16 decode tokens, halved
+  EXPECT_EQ(ranges[1].decode_seqs(), 8);
+  const std::vector<float> got = run_against_sequential(*m, s, sh, ranges, "pipeline, decode-only");
+  const engine::CudaExecutorStats scheduled = expect_executor_samples_argmax(*m, s, plan, got, true);
+  EXPECT_EQ(scheduled.scheduled_iterations, 1);
+  EXPECT_EQ(scheduled.graph_replays, 0);
+  s.iterations = engine::ScheduleIterations::kMixed;  // decode-only iterations keep their graphs
+  const int64_t warmups = m->graph_stats().warmups;
+  const engine::CudaExecutorStats graphed = expect_executor_samples_argmax(*m, s, plan, got, true);
+  EXPECT_EQ(graphed.scheduled_iterations, 0);
+  EXPECT_EQ(m->graph_stats().warmups, warmups + 1);  // a bucket's first iteration: its graph's warm-up
 }
 
 INSTANTIATE_TEST_SUITE_P(Splits, GpuSchedule, ::testing::Bool());

@@ -188,6 +188,43 @@ TEST(PipelineSchedule, DecodeSplitInJson) {
   EXPECT_FALSE(PipelineSchedule::from_json(old).split_at_decode);
 }
 
+TEST(PipelineSchedule, IterationsAndRemainderInJson) {
+  PipelineSchedule s = two_nano_batches(2);
+  EXPECT_EQ(s.iterations, ScheduleIterations::kMixed);  // the default: mixed iterations only
+  EXPECT_TRUE(s.runs(false));
+  EXPECT_FALSE(s.runs(true));
+  s.iterations = ScheduleIterations::kDecode;
+  s.streams[1].remainder = true;
+  const nlohmann::json j = s.to_json();
+  EXPECT_EQ(j["iterations"], "decode");
+  EXPECT_EQ(j["streams"][1]["remainder"], true);
+  EXPECT_FALSE(j["streams"][0].contains("remainder"));
+  const PipelineSchedule r = PipelineSchedule::from_json(nlohmann::json::parse(j.dump()));
+  EXPECT_EQ(r.iterations, ScheduleIterations::kDecode);
+  EXPECT_TRUE(r.runs(true));
+  EXPECT_FALSE(r.runs(false));
+  EXPECT_FALSE(r.streams[0].remainder);
+  EXPECT_TRUE(r.streams[1].remainder);
+  EXPECT_NO_THROW(r.validate(2));
+  nlohmann::json all = j;
+  all["iterations"] = "all";
+  const PipelineSchedule a = PipelineSchedule::from_json(all);
+  EXPECT_TRUE(a.runs(true) && a.runs(false));
+  nlohmann::json bad = j;
+  bad["iterations"] = "prefill";
+  EXPECT_THROW(PipelineSchedule::from_json(bad), Error);
+  nlohmann::json old = j;
+  old.erase("iterations");  // files written before the field: mixed iterations
+  EXPECT_EQ(PipelineSchedule::from_json(old).iterations, ScheduleIterations::kMixed);
+
+  PipelineSchedule two = r;
+  two.streams[0].remainder = true;
+  expect_invalid(two, 2, "two streams take the remainder");
+  PipelineSchedule whole = r;
+  whole.streams[1].sm_count = 0;
+  expect_invalid(whole, 2, "a whole-GPU stream takes the remainder");
+}
+
 // The schedules the project ships (tools/schedules/make_schedule.py wrote them) are valid.
 TEST(PipelineSchedule, ShippedSchedulesAreValid) {
   const std::string path = std::string(NF_SOURCE_DIR) + "/schedules/llama3-8b_decode-overlap_96-24.json";

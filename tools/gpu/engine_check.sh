@@ -11,7 +11,8 @@
 #   mode final: realshape Llama-3-8B, 1024/512 at running sets 680 and 1024, and the peer;
 #   mode realshape: tools/peers/hf_real_shape_check.py (ours vs transformers on random weights with
 #   the real shapes: Llama-3-8B, Qwen2-7B, Mixtral-8x7B reduced to 4 layers), 64 prompts x 64 tokens;
-#   mode overlap: 1024/512 sequential vs the decode-overlap schedule at three SM splits (overlap gain).
+#   mode overlap: 1024/512 sequential vs the decode-overlap schedule at three SM splits (overlap gain);
+#   mode pipeline: 512/1024 sequential vs the interleaved pipeline schedule on decode-only iterations.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
@@ -83,7 +84,36 @@ sched() {  # gemm_sms attn_sms [kind] [gemm_sm_target] -> prints the path of a 3
     --gemm-sm-target "$t" -o "/tmp/${kind}_$1_$2_t$t.json" >/dev/null && echo "/tmp/${kind}_$1_$2_t$t.json"
 }
 
-if [ "$MODE" = sprofile ]; then
+psched() {  # gemm_sms attn_sms remainder(none|gemm|attn) iterations(mixed|decode|all) -> path of a 32-layer pipeline schedule
+  local f="/tmp/pipeline_$1_$2_$3_$4.json"
+  python3 tools/schedules/make_schedule.py --kind pipeline --layers 32 --gemm-sms "$1" --attn-sms "$2" \
+    --remainder "$3" --iterations "$4" -o "$f" >/dev/null && echo "$f"
+}
+
+if [ "$MODE" = pipeline2 ]; then
+  # Where the time of a sequential decode-only iteration goes at 512/1024 (graphs off, op profile),
+  # next to the pipeline on two plain whole-GPU streams (no partitions) and the best split of the
+  # first pipeline call again.
+  W="--input-len 512 --output-len 1024 --num-prompts 600 --max-running 640"
+  ours seq_d1024 100 $W
+  NANOFLOW_OP_PROFILE=8 ours seqprof_d1024 100 $W --cuda-graphs off
+  ours pl0a0_d1024 100 $W --schedule "$(psched 0 0 none decode)"
+  ours pl88a32r_d1024 100 $W --schedule "$(psched 88 32 attn decode)"
+elif [ "$MODE" = pipeline ]; then
+  # NanoFlow's two-nano-batch interleaving on decode-only iterations, where the decode attention
+  # is about half the time (512/1024 runs mostly decode-only iterations), against the sequential
+  # forward with CUDA graphs, same call; attention partitions with the 12 remainder SMs; then
+  # 1024/512 with the pipeline on every iteration.
+  W="--input-len 512 --output-len 1024 --num-prompts 600 --max-running 640"
+  ours seq_d1024 100 $W
+  NANOFLOW_OP_PROFILE=8 ours pl88a32r_d1024 100 $W --schedule "$(psched 88 32 attn decode)"
+  ours pl80a40r_d1024 100 $W --schedule "$(psched 80 40 attn decode)"
+  ours pl0a32r_d1024 100 $W --schedule "$(psched 0 32 attn decode)"
+  ours pl96ra24_d1024 100 $W --schedule "$(psched 96 24 gemm decode)"
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
+  ours seq_b2048 110 $W
+  ours pl88a32rall_b2048 110 $W --schedule "$(psched 88 32 attn all)"
+elif [ "$MODE" = sprofile ]; then
   # Where the time goes inside scheduled iterations (per op and lane, NANOFLOW_OP_PROFILE) next to
   # the sequential forward's op profile, same call.
   W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
@@ -215,7 +245,7 @@ for n, j in rows:
           f"{j.get('output_tokens_per_s',0):10.0f} {j.get('percent_of_optimal',0):6.1f} {j.get('gpu_busy_fraction',0):6.3f}")
 d = dict(rows)
 for n, j in rows:
-    if n.startswith("ov") and "_b" in n and "seq_" + n.split("_", 1)[1] in d:
+    if n.startswith(("ov", "pl")) and "_" in n and "seq_" + n.split("_", 1)[1] in d:
         base = d["seq_" + n.split("_", 1)[1]]
         print("overlap gain %s: %.3fx (%d scheduled iterations; peak %.0f vs %.0f TFLOP/s)" % (
             n, j["total_tokens_per_s"] / base["total_tokens_per_s"], j.get("scheduled_iterations", 0),

@@ -21,12 +21,23 @@ Kinds:
                while stream 2 (--attn-sms) runs nano-batch 0's decode attention. Extra dependencies
                keep the phases apart, so the decode tokens' GEMMs get every SM and the prefill
                GEMMs never wait for attention CTAs.
+  pipeline     NanoFlow's interleaving of two nano-batches split by tokens (--share: nano-batch 0's
+               share in 1/1024ths, moved to the nearest sequence boundary): stream 0 (--gemm-sms)
+               runs every GEMM and elementwise op, stream 1 (--attn-sms) every attention. Per layer,
+               stream 1 runs nano-batch 0's attention while stream 0 runs nano-batch 1's O projection
+               and MLP of the previous layer and its norm + QKV + RoPE of this one; then the roles
+               swap. Meant for decode-heavy iterations (--iterations decode), where the decode
+               attention is half the time and both nano-batches carry decode sequences.
+
+Every kind takes --iterations (which iterations the schedule runs: mixed (default), decode or
+all; the others run the sequential forward) and --remainder gemm|attn (that stream's partition
+also takes the SMs left over from the driver's equal groups of 8).
 
   python3 tools/schedules/make_schedule.py --kind decode-overlap --layers 32 \
       --gemm-sms 96 --attn-sms 24 -o /tmp/overlap.json
 
-H100 and H200 (132 SMs) split into 15 equal groups of 8 (the rest is unused), so the two SM counts
-add up to at most 120.
+H100 and H200 (132 SMs) split into 15 equal groups of 8 and 12 over, so the SM counts add up to
+at most 120 (plus the 12 with --remainder).
 """
 import argparse
 import json
@@ -115,28 +126,80 @@ def decode_overlap_phased(layers, gemm_sms, attn_sms, target=0):
             "nodes": b.nodes}
 
 
+def pipeline(layers, gemm_sms, attn_sms, share=512, target=0):
+    G, A = 0, 1
+    pre = ["attn_norm", "qkv", "rope_kv"]
+    post = ["o_proj", "mlp_norm", "gate_up", "act", "down"]
+    b = Builder()
+    b.add("embed", -1, 0, G)
+    b.add("embed", -1, 1, G)
+    for op in pre:
+        b.add(op, 0, 0, G)
+    for l in range(layers):
+        b.add("attention", l, 0, A)
+        if l > 0:  # under nano-batch 0's attention: nano-batch 1 finishes layer l-1, starts layer l
+            for op in post:
+                b.add(op, l - 1, 1, G)
+        for op in pre:
+            b.add(op, l, 1, G)
+        b.add("attention", l, 1, A)
+        for op in post:  # under nano-batch 1's attention: nano-batch 0 finishes l, starts l+1
+            b.add(op, l, 0, G)
+        if l + 1 < layers:
+            for op in pre:
+                b.add(op, l + 1, 0, G)
+    for op in post:
+        b.add(op, layers - 1, 1, G)
+    for nb in (0, 1):
+        b.add("lm_head", -1, nb, G)
+    for nb in (0, 1):
+        b.add("sample", -1, nb, G)
+    return {"name": f"pipeline-{gemm_sms}-{attn_sms}", "nano_batches": [[0, share], [share, 1024]],
+            "split": "tokens", "streams": [gemm_stream(gemm_sms, target), {"sm_count": attn_sms}], "nodes": b.nodes}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--kind", choices=["sequential", "decode-overlap", "decode-overlap-phased"], required=True)
+    ap.add_argument("--kind", choices=["sequential", "decode-overlap", "decode-overlap-phased", "pipeline"], required=True)
     ap.add_argument("--layers", type=int, required=True)
     ap.add_argument("--gemm-sms", type=int, default=96)
     ap.add_argument("--attn-sms", type=int, default=24)
     ap.add_argument("--gemm-sm-target", type=int, default=0,
                     help="> 0: the prefill GEMM stream's GEMMs target this many SMs (SM_COUNT_TARGET), e.g. "
                          "a whole-GPU stream (--gemm-sms 0) whose GEMM grids leave SMs to the attention stream")
+    ap.add_argument("--share", type=int, default=512, help="pipeline: nano-batch 0's share of the tokens, in 1/1024ths")
+    ap.add_argument("--iterations", choices=["mixed", "decode", "all"], default="mixed",
+                    help="the iterations the schedule runs (the others run the sequential forward)")
+    ap.add_argument("--remainder", choices=["none", "gemm", "attn"], default="none",
+                    help="that stream's partition also takes the SMs left over from the equal groups")
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
     for v in (a.gemm_sms, a.attn_sms):
         if v < 0 or v % 8:
             ap.error(f"SM counts are 0 (the whole GPU, no partition) or multiples of 8 (green contexts), got {v}")
+    if not 0 < a.share < 1024:
+        ap.error(f"--share is nano-batch 0's share in 1/1024ths, 1..1023, got {a.share}")
     if a.kind == "sequential":
         s = sequential(a.layers)
     elif a.kind == "decode-overlap":
         s = decode_overlap(a.layers, a.gemm_sms, a.attn_sms, a.gemm_sm_target)
+    elif a.kind == "pipeline":
+        s = pipeline(a.layers, a.gemm_sms, a.attn_sms, a.share, a.gemm_sm_target)
     else:
         s = decode_overlap_phased(a.layers, a.gemm_sms, a.attn_sms, a.gemm_sm_target)
     if a.gemm_sm_target:
         s["name"] += f"-t{a.gemm_sm_target}"
+    if a.remainder != "none":
+        # The GEMM stream is stream 0 of decode-overlap and pipeline, 1 of the phased kind; the
+        # attention stream is the last.
+        i = len(s["streams"]) - 1 if a.remainder == "attn" else (1 if a.kind == "decode-overlap-phased" else 0)
+        if s["streams"][i]["sm_count"] == 0:
+            ap.error(f"--remainder {a.remainder}: that stream is the whole GPU, not a partition")
+        s["streams"][i]["remainder"] = True
+        s["name"] += f"-r{a.remainder}"
+    s["iterations"] = a.iterations
+    if a.iterations != "mixed":
+        s["name"] += f"-{a.iterations}"
     with open(a.output, "w") as f:
         json.dump(s, f, separators=(",", ":"))
         f.write("\n")

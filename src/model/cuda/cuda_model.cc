@@ -671,11 +671,19 @@ class CudaModelImpl final : public CudaModel {
   // once, here, with every GEMM algorithm chosen for the lane's SM count before the KV pool.
   void make_lanes(const cuda::GemmConfig& gc) {
     std::vector<int> parts;
-    for (int32_t c : opt_.lane_sm_counts) {
+    int remainder_part = -1;
+    for (size_t i = 0; i < opt_.lane_sm_counts.size(); ++i) {
+      const int32_t c = opt_.lane_sm_counts[i];
       NF_CHECK_INPUT(c >= 0 && c % 8 == 0 && c <= info_.sm_count)
           << "lane SM count " << c << " (0 = whole GPU, or a multiple of 8 up to " << info_.sm_count << ")";
+      if (static_cast<int32_t>(i) == opt_.lane_remainder) {
+        NF_CHECK_INPUT(c > 0) << "lane " << i << " takes the remainder SMs but is not a partition";
+        remainder_part = static_cast<int>(parts.size());
+      }
       if (c > 0) parts.push_back(c);
     }
+    NF_CHECK_INPUT(opt_.lane_remainder < static_cast<int32_t>(opt_.lane_sm_counts.size()))
+        << "remainder SMs to lane " << opt_.lane_remainder << " of " << opt_.lane_sm_counts.size();
     NF_CHECK_INPUT(opt_.lane_gemm_sm_targets.empty() || opt_.lane_gemm_sm_targets.size() == opt_.lane_sm_counts.size())
         << opt_.lane_gemm_sm_targets.size() << " lane GEMM SM targets for " << opt_.lane_sm_counts.size() << " lanes";
     for (int32_t t : opt_.lane_gemm_sm_targets)
@@ -697,6 +705,7 @@ class CudaModelImpl final : public CudaModel {
     if (!parts.empty()) {
       cuda::SmPartitionsConfig pc;
       pc.sm_counts = parts;
+      pc.remainder_to = remainder_part;
       partitions_ = std::make_unique<cuda::SmPartitions>(pc);
     }
     lane_streams_.reserve(opt_.lane_sm_counts.size());

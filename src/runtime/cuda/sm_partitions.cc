@@ -37,12 +37,16 @@ SmPartitions::SmPartitions(const SmPartitionsConfig& cfg) {
                                   << total << "-SM device has " << groups_ << " groups of "
                                   << cfg.granularity << " (remainder " << remainder_sms_ << " unused)";
 
+  NF_CHECK_INPUT(cfg.remainder_to < static_cast<int>(cfg.sm_counts.size()))
+      << "remainder to partition " << cfg.remainder_to << " of " << cfg.sm_counts.size();
   try {
     int next = 0;
-    for (int c : cfg.sm_counts) {
-      const int k = c / cfg.granularity;
+    for (size_t i = 0; i < cfg.sm_counts.size(); ++i) {
+      const int k = cfg.sm_counts[i] / cfg.granularity;
+      std::vector<CUdevResource> mine(groups.begin() + next, groups.begin() + next + k);
+      if (static_cast<int>(i) == cfg.remainder_to && remaining.sm.smCount > 0) mine.push_back(remaining);
       CUdevResourceDesc desc = nullptr;
-      NF_CU_CHECK(drv.DevResourceGenerateDesc(&desc, &groups[next], k));
+      NF_CU_CHECK(drv.DevResourceGenerateDesc(&desc, mine.data(), static_cast<unsigned>(mine.size())));
       next += k;
       SmPartition p;
       NF_CU_CHECK(drv.GreenCtxCreate(&p.ctx, desc, dev, CU_GREEN_CTX_DEFAULT_STREAM));

@@ -23,10 +23,10 @@
 // min_tokens EOS masking, more than 20 logprobs) make that iteration synchronous: the logits come
 // to the host and the CPU sampler (engine/sampler.h) draws, so semantics never change.
 //
-// With a nano-batch schedule, decode-only iterations that a CUDA graph can run keep running the
-// sequential forward through their bucket's graph (schedules are not captured yet); every other
-// iteration is cut into the schedule's nano-batches (CudaPlanStaging::split) and run by the
-// schedule runner.
+// With a nano-batch schedule, the iterations it runs (PipelineSchedule::iterations: mixed ones by
+// default, decode-only ones, or all) are cut into its nano-batches (CudaPlanStaging::split) and run
+// eagerly by the schedule runner (schedules are not captured as graphs yet); the others run the
+// sequential forward, decode-only ones through their bucket's graph.
 #pragma once
 #if defined(NANOFLOW_HAVE_CUDA)
 #include <cuda_runtime.h>

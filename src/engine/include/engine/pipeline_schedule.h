@@ -30,7 +30,14 @@ struct ScheduleStream {
   int32_t sm_count = 0;          // 0 = the whole GPU (no partition); else a multiple of 8
   int32_t gemm_sm_count = 0;     // > 0: the stream's GEMMs target this many SMs (SM_COUNT_TARGET)
                                  // instead of sm_count (JSON "gemm_sm_count", optional)
+  bool remainder = false;        // the partition also takes the SMs left over from the driver's equal
+                                 // groups (12 on a 132-SM Hopper; JSON "remainder", optional)
 };
+
+// Which iterations run through the schedule; the others run the sequential forward (decode-only
+// ones through their CUDA graphs). JSON "iterations": "mixed" (the default: those with prefill
+// tokens), "decode" (decode-only ones) or "all".
+enum class ScheduleIterations : uint8_t { kMixed, kDecode, kAll };
 
 struct PipelineSchedule {
   std::string name;
@@ -41,6 +48,7 @@ struct PipelineSchedule {
   // ... unless `split_at_decode` (JSON "split": "decode"; needs exactly two nano-batches): then
   // nano-batch 0 is the decode sequences and 1 the prefill chunks, whatever the fractions say.
   bool split_at_decode = false;
+  ScheduleIterations iterations = ScheduleIterations::kMixed;
   std::vector<ScheduleStream> streams;
   std::vector<ScheduleNode> nodes;
 
@@ -52,6 +60,8 @@ struct PipelineSchedule {
   std::vector<int32_t> validate(int32_t num_layers) const;
   // True when this is one nano-batch on one whole-GPU stream (what the CUDA executor runs now).
   bool is_sequential() const;
+  // Whether an iteration (decode-only or not) runs through this schedule.
+  bool runs(bool decode_only) const;
 
   nlohmann::json to_json() const;
   static PipelineSchedule from_json(const nlohmann::json& j);

@@ -61,6 +61,9 @@ struct CudaModelOptions {
   // lane's SM count — e.g. a whole-GPU lane whose GEMM grids fill only part of the SMs, leaving the
   // rest to another lane's kernels without confining this lane's other kernels.
   std::vector<int32_t> lane_gemm_sm_targets;
+  // The lane (index; -1 = none) whose green-context partition also takes the SMs left over from
+  // the driver's equal groups (12 on a 132-SM Hopper), which no partition gets otherwise.
+  int32_t lane_remainder = -1;
 };
 
 // One iteration's plan in device memory: fixed buffers filled by one async copy from pinned host

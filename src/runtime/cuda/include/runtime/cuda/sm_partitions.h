@@ -3,7 +3,8 @@
 // At start-up the device's SMs are split once into equal groups of `granularity` SMs (8 on Hopper;
 // the driver's minimum) with cuDevSmResourceSplitByCount; the SMs left over (an H200's 132 SMs give
 // 15 groups of 8 and 12 over: measured 2026-11-27) form the remainder, which no partition uses
-// (GEMMs on it ran slowly: PERF.md). Each
+// unless one asks for it (`remainder_to`: that partition gets its groups plus the remainder, one
+// descriptor over both, as the driver allows for outputs of one split). Each
 // requested partition takes the next `sm_count / granularity` unused groups, becomes one green
 // context, and gets one non-blocking stream. Creation costs ~1.5 ms each, so it happens only here.
 #pragma once
@@ -18,6 +19,7 @@ namespace nanoflow::cuda {
 struct SmPartitionsConfig {
   std::vector<int> sm_counts;  // one entry per partition, each a multiple of the granularity
   int granularity = 8;         // SMs per split group
+  int remainder_to = -1;       // index into sm_counts whose partition also takes the remainder SMs
 };
 
 struct SmPartition {
