@@ -71,6 +71,13 @@ std::vector<int32_t> PipelineSchedule::validate(int32_t num_layers) const {
     const bool fresh = seen.emplace(std::make_tuple(static_cast<int>(x.op), x.layer, x.nano_batch), i).second;
     NF_CHECK_INPUT(fresh) << "schedule '" << name << "' covers " << pipeline_op_name(x.op) << " layer " << x.layer
                           << " nano-batch " << x.nano_batch << " twice";
+    // DESIGN.md: partitions are built from equal groups, never the remainder, for GEMMs (run 19:
+    // GEMMs on 96 SMs + the remainder lost more than 96 alone).
+    const bool gemm = x.op == PipelineOp::kQkv || x.op == PipelineOp::kOProj || x.op == PipelineOp::kGateUp ||
+                      x.op == PipelineOp::kDown || x.op == PipelineOp::kLmHead;
+    NF_CHECK_INPUT(!(gemm && streams[static_cast<size_t>(x.stream)].remainder))
+        << "schedule '" << name << "': " << pipeline_op_name(x.op) << " (a GEMM) on stream " << x.stream
+        << ", which takes the remainder SMs (GEMMs run on equal groups only)";
   }
   const size_t want = (static_cast<size_t>(num_layers) * std::size(kLayerOps) + 3) * nano_batches.size();
   NF_CHECK_INPUT(seen.size() == want) << "schedule '" << name << "' has " << seen.size() << " distinct ops; "

@@ -26,6 +26,9 @@ ScheduleRunner::ScheduleRunner(CudaModel& model, PipelineSchedule schedule)
     NF_CHECK_INPUT(t == schedule_.streams[i].gemm_sm_count)
         << "schedule stream " << i << " wants GEMMs on " << schedule_.streams[i].gemm_sm_count
         << " SMs; model lane targets " << t;
+    NF_CHECK_INPUT(schedule_.streams[i].remainder == (model_.options().lane_remainder == static_cast<int32_t>(i)))
+        << "schedule stream " << i << (schedule_.streams[i].remainder ? " takes" : " does not take")
+        << " the remainder SMs; the model's lane " << (schedule_.streams[i].remainder ? "does not" : "does");
   }
   const size_t n = schedule_.nodes.size();
   waits_.resize(n);
@@ -124,6 +127,7 @@ std::string ScheduleRunner::profile_report() {
   j["span_ms_per_iteration"] = span_ms_ / it;
   for (size_t l = 0; l < lane_busy_ms_.size(); ++l)
     j["lanes"].push_back({{"lane", l}, {"sm_count", schedule_.streams[l].sm_count},
+                          {"remainder", schedule_.streams[l].remainder},
                           {"gemm_sm_count", schedule_.streams[l].gemm_sm_count}, {"busy_ms_per_iteration", lane_busy_ms_[l] / it}});
   for (const auto& [key, a] : acc_) {
     nlohmann::json o = {{"op", pipeline_op_name(static_cast<PipelineOp>(key.first))}, {"lane", key.second},

@@ -195,6 +195,8 @@ TEST(PipelineSchedule, IterationsAndRemainderInJson) {
   EXPECT_FALSE(s.runs(true));
   s.iterations = ScheduleIterations::kDecode;
   s.streams[1].remainder = true;
+  for (ScheduleNode& x : s.nodes)  // stream 1 runs attention only (no GEMM on the remainder SMs)
+    if (x.op != PipelineOp::kAttention) x.stream = 0;
   const nlohmann::json j = s.to_json();
   EXPECT_EQ(j["iterations"], "decode");
   EXPECT_EQ(j["streams"][1]["remainder"], true);
@@ -223,6 +225,10 @@ TEST(PipelineSchedule, IterationsAndRemainderInJson) {
   PipelineSchedule whole = r;
   whole.streams[1].sm_count = 0;
   expect_invalid(whole, 2, "a whole-GPU stream takes the remainder");
+  PipelineSchedule gemms = r;  // GEMMs never run on the remainder SMs
+  for (ScheduleNode& x : gemms.nodes)
+    if (x.op == PipelineOp::kGateUp && x.nano_batch == 1 && x.layer == 1) x.stream = 1;
+  expect_invalid(gemms, 2, "a GEMM on the stream that takes the remainder");
 }
 
 // The schedules the project ships (tools/schedules/make_schedule.py wrote them) are valid.

@@ -31,7 +31,8 @@ struct ScheduleStream {
   int32_t gemm_sm_count = 0;     // > 0: the stream's GEMMs target this many SMs (SM_COUNT_TARGET)
                                  // instead of sm_count (JSON "gemm_sm_count", optional)
   bool remainder = false;        // the partition also takes the SMs left over from the driver's equal
-                                 // groups (12 on a 132-SM Hopper; JSON "remainder", optional)
+                                 // groups (12 on a 132-SM Hopper; JSON "remainder", optional); such
+                                 // a stream may run no GEMM (DESIGN.md: GEMMs on equal groups only)
 };
 
 // Which iterations run through the schedule; the others run the sequential forward (decode-only
