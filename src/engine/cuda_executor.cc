@@ -144,15 +144,20 @@ void CudaExecutor::launch(StepInput step) {
     CudaPlanShape sh = staging_[k]->pack(plan, pairs, rows, vocab_);
     // Decode-only: pad to the bucket so the forward can run through its graph.
     const bool decode_only = sh.num_decode == sh.num_seqs && sh.num_tokens == sh.num_seqs;
-    const bool scheduled = runner_ != nullptr && schedule_.runs(decode_only);
+    bool scheduled = runner_ != nullptr && schedule_.runs(decode_only);
+    std::vector<NanoBatchRange> ranges;  // before the upload: the split regroups the tile list
+    if (scheduled) {
+      ranges = staging_[k]->split(sh, schedule_.nano_batches, schedule_.split_at_decode);
+      // A nano-batch left empty (one sequence, no decodes, no prefill) would only confine the
+      // iteration to a partition: it runs the sequential forward (or its graph) instead.
+      scheduled = std::all_of(ranges.begin(), ranges.end(), [](const NanoBatchRange& r) { return r.tokens() > 0; });
+    }
     bool graphed = false;
     if (opt_.cuda_graphs && decode_only && !scheduled) {
       const int32_t bucket = decode_graph_seq_bucket(sh.num_seqs, graph_seq_cap_);
       graphed = bucket > 0 &&
                 staging_[k]->pad_decode(sh, bucket, decode_graph_kv_bucket(sh.max_decode_kv), model_.scratch_page());
     }
-    std::vector<NanoBatchRange> ranges;  // before the upload: the split regroups the tile list
-    if (scheduled) ranges = staging_[k]->split(sh, schedule_.nano_batches, schedule_.split_at_decode);
     NF_CUDA_CHECK(cudaEventRecord(start_[k], s)) << "start event";
     staging_[k]->upload(model_.plan_buffer(), sh, s);
     NF_CUDA_CHECK(cudaEventRecord(uploaded_[k], s)) << "upload event";

@@ -36,6 +36,11 @@ int flow_rank(PipelineOp op, int32_t layer, int32_t num_layers) {
 
 const char* pipeline_op_name(PipelineOp op) { return kOpNames[static_cast<size_t>(op)]; }
 
+bool is_gemm_op(PipelineOp op) {
+  return op == PipelineOp::kQkv || op == PipelineOp::kOProj || op == PipelineOp::kGateUp || op == PipelineOp::kDown ||
+         op == PipelineOp::kLmHead;
+}
+
 std::vector<int32_t> PipelineSchedule::validate(int32_t num_layers) const {
   NF_CHECK_INPUT(num_layers > 0) << "schedule for " << num_layers << " layers";
   NF_CHECK_INPUT(!nano_batches.empty() && !streams.empty()) << "schedule '" << name << "' has no nano-batch or stream";
@@ -48,11 +53,17 @@ std::vector<int32_t> PipelineSchedule::validate(int32_t num_layers) const {
   NF_CHECK_INPUT(at == 1024) << "schedule '" << name << "': nano-batches end at " << at << ", not 1024";
   NF_CHECK_INPUT(!split_at_decode || nano_batches.size() == 2)
       << "schedule '" << name << "': split at decode needs 2 nano-batches, not " << nano_batches.size();
+  NF_CHECK_INPUT(!split_at_decode || iterations == ScheduleIterations::kMixed)
+      << "schedule '" << name << "': a split at decode leaves a decode-only iteration's prefill nano-batch empty "
+      << "(\"iterations\" must be \"mixed\")";
   int remainders = 0;
   for (const auto& s : streams) {
     NF_CHECK_INPUT(s.sm_count >= 0 && s.sm_count % 8 == 0) << "stream SM count " << s.sm_count << " (multiple of 8)";
     NF_CHECK_INPUT(!s.remainder || s.sm_count > 0)
         << "schedule '" << name << "': only a partition (sm_count > 0) can take the remainder SMs";
+    NF_CHECK_INPUT(!s.remainder || s.gemm_sm_count == 0)
+        << "schedule '" << name << "': a stream that takes the remainder SMs runs no GEMM; gemm_sm_count "
+        << s.gemm_sm_count;
     remainders += s.remainder ? 1 : 0;
     NF_CHECK_INPUT(s.gemm_sm_count >= 0 && (s.sm_count == 0 || s.gemm_sm_count <= s.sm_count))
         << "stream GEMM SM count " << s.gemm_sm_count << " (0, or at most the stream's " << s.sm_count << ")";
@@ -73,9 +84,7 @@ std::vector<int32_t> PipelineSchedule::validate(int32_t num_layers) const {
                           << " nano-batch " << x.nano_batch << " twice";
     // DESIGN.md: partitions are built from equal groups, never the remainder, for GEMMs (run 19:
     // GEMMs on 96 SMs + the remainder lost more than 96 alone).
-    const bool gemm = x.op == PipelineOp::kQkv || x.op == PipelineOp::kOProj || x.op == PipelineOp::kGateUp ||
-                      x.op == PipelineOp::kDown || x.op == PipelineOp::kLmHead;
-    NF_CHECK_INPUT(!(gemm && streams[static_cast<size_t>(x.stream)].remainder))
+    NF_CHECK_INPUT(!(is_gemm_op(x.op) && streams[static_cast<size_t>(x.stream)].remainder))
         << "schedule '" << name << "': " << pipeline_op_name(x.op) << " (a GEMM) on stream " << x.stream
         << ", which takes the remainder SMs (GEMMs run on equal groups only)";
   }

@@ -167,14 +167,17 @@ int64_t argmax(const float* a, int64_t n) { return std::max_element(a, a + n) - 
 // read the pool's zeros); the sequential forward then rewrites the same slots as the reference.
 // The logits equal up to bf16 rounding (the lanes' GEMMs run other cuBLASLt algorithms with another
 // SM_COUNT_TARGET and other row counts; 2 random-weight layers measured ~1e-2 on an H200).
-std::vector<float> run_against_sequential(CudaModel& m, const engine::PipelineSchedule& s, const CudaPlanShape& sh,
-                                          const std::vector<NanoBatchRange>& ranges, const char* what) {
+struct Logits {
+  std::vector<float> schedule, sequential;
+};
+Logits run_against_sequential(CudaModel& m, const engine::PipelineSchedule& s, const CudaPlanShape& sh,
+                              const std::vector<NanoBatchRange>& ranges, const char* what) {
   const int64_t V = m.config().vocab_size;
   engine::ScheduleRunner runner(m, s);
   runner.run(sh, ranges, nullptr);
   std::vector<float> got = logits_of(m, sh.num_sampled);
   m.forward_device(sh, nullptr);
-  const std::vector<float> ref = logits_of(m, sh.num_sampled);
+  std::vector<float> ref = logits_of(m, sh.num_sampled);
   double worst = 0;
   int same = 0;
   for (int32_t r = 0; r < sh.num_sampled; ++r) {
@@ -188,7 +191,7 @@ std::vector<float> run_against_sequential(CudaModel& m, const engine::PipelineSc
               sh.num_sampled);
   EXPECT_LT(worst, 2e-2);
   EXPECT_GE(same, sh.num_sampled - 1);
-  return got;
+  return {std::move(got), std::move(ref)};
 }
 
 // The executor with the schedule runs the plan as one greedy step; its samples must be the argmax
@@ -271,9 +274,9 @@ TEST_P(GpuSchedule, MatchesSequentialForward) {
     EXPECT_EQ(ranges[0].tiles(), 4);  // the 200-token chunk's tiles: prefill attention on the 24-SM lane too
     EXPECT_EQ(ranges[1].tiles(), 2);  // the 100-token later chunk
   }
-  const std::vector<float> got = run_against_sequential(*m, s, sh, ranges, s.split_at_decode ? "split at decode" : "split by tokens");
+  const Logits got = run_against_sequential(*m, s, sh, ranges, s.split_at_decode ? "split at decode" : "split by tokens");
   // The executor with the schedule: greedy samples of the same iteration are the argmax rows.
-  const engine::CudaExecutorStats stats = expect_executor_samples_argmax(*m, s, plan, got, false);
+  const engine::CudaExecutorStats stats = expect_executor_samples_argmax(*m, s, plan, got.schedule, false);
   EXPECT_EQ(stats.scheduled_iterations, 1);
 }
 
@@ -322,13 +325,14 @@ TEST(GpuSchedulePipeline, DecodeOnlyIterationOnRemainderSms) {
   ASSERT_EQ(ranges.size(), 2u);
   EXPECT_EQ(ranges[0].decode_seqs(), 8);  // 16 decode tokens, halved
   EXPECT_EQ(ranges[1].decode_seqs(), 8);
-  const std::vector<float> got = run_against_sequential(*m, s, sh, ranges, "pipeline, decode-only");
-  const engine::CudaExecutorStats scheduled = expect_executor_samples_argmax(*m, s, plan, got, true);
+  const Logits got = run_against_sequential(*m, s, sh, ranges, "pipeline, decode-only");
+  const engine::CudaExecutorStats scheduled = expect_executor_samples_argmax(*m, s, plan, got.schedule, true);
   EXPECT_EQ(scheduled.scheduled_iterations, 1);
   EXPECT_EQ(scheduled.graph_replays, 0);
   s.iterations = engine::ScheduleIterations::kMixed;  // decode-only iterations keep their graphs
   const int64_t warmups = m->graph_stats().warmups;
-  const engine::CudaExecutorStats graphed = expect_executor_samples_argmax(*m, s, plan, got, true);
+  // (that path runs the sequential forward: its samples are the sequential logits' argmax)
+  const engine::CudaExecutorStats graphed = expect_executor_samples_argmax(*m, s, plan, got.sequential, true);
   EXPECT_EQ(graphed.scheduled_iterations, 0);
   EXPECT_EQ(m->graph_stats().warmups, warmups + 1);  // a bucket's first iteration: its graph's warm-up
 }

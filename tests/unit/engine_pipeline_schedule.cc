@@ -219,9 +219,21 @@ TEST(PipelineSchedule, IterationsAndRemainderInJson) {
   old.erase("iterations");  // files written before the field: mixed iterations
   EXPECT_EQ(PipelineSchedule::from_json(old).iterations, ScheduleIterations::kMixed);
 
-  PipelineSchedule two = r;
-  two.streams[0].remainder = true;
+  PipelineSchedule two = r;  // a third, attention-only stream also taking the remainder
+  two.streams.push_back({8, 0, true});
+  for (ScheduleNode& x : two.nodes)
+    if (x.op == PipelineOp::kAttention && x.nano_batch == 1) x.stream = 2;
   expect_invalid(two, 2, "two streams take the remainder");
+  two.streams[2].remainder = false;
+  EXPECT_NO_THROW(two.validate(2));
+  PipelineSchedule targeted = r;
+  targeted.streams[1].gemm_sm_count = 8;
+  expect_invalid(targeted, 2, "a GEMM SM target on the stream that takes the remainder");
+  PipelineSchedule at_decode = r;
+  at_decode.split_at_decode = true;
+  expect_invalid(at_decode, 2, "a split at decode run on decode-only iterations");
+  at_decode.iterations = ScheduleIterations::kMixed;
+  EXPECT_NO_THROW(at_decode.validate(2));
   PipelineSchedule whole = r;
   whole.streams[1].sm_count = 0;
   expect_invalid(whole, 2, "a whole-GPU stream takes the remainder");

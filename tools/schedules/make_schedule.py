@@ -178,6 +178,8 @@ def main():
     for v in (a.gemm_sms, a.attn_sms):
         if v < 0 or v % 8:
             ap.error(f"SM counts are 0 (the whole GPU, no partition) or multiples of 8 (green contexts), got {v}")
+    if a.share != 512 and a.kind != "pipeline":
+        ap.error("--share is for --kind pipeline (the other kinds fix their nano-batches)")
     if not 0 < a.share < 1024:
         ap.error(f"--share is nano-batch 0's share in 1/1024ths, 1..1023, got {a.share}")
     if a.kind == "sequential":
@@ -186,6 +188,8 @@ def main():
         s = decode_overlap(a.layers, a.gemm_sms, a.attn_sms, a.gemm_sm_target)
     elif a.kind == "pipeline":
         s = pipeline(a.layers, a.gemm_sms, a.attn_sms, a.share, a.gemm_sm_target)
+        if a.share != 512:
+            s["name"] += f"-s{a.share}"
     else:
         s = decode_overlap_phased(a.layers, a.gemm_sms, a.attn_sms, a.gemm_sm_target)
     if a.gemm_sm_target:
@@ -198,6 +202,8 @@ def main():
             ap.error(f"--remainder {a.remainder}: that stream is the whole GPU, not a partition")
         s["streams"][i]["remainder"] = True
         s["name"] += f"-r{a.remainder}"
+    if a.iterations != "mixed" and s["split"] == "decode":
+        ap.error("a split at the decode sequences runs mixed iterations only (--iterations mixed)")
     s["iterations"] = a.iterations
     if a.iterations != "mixed":
         s["name"] += f"-{a.iterations}"

@@ -682,7 +682,7 @@ class CudaModelImpl final : public CudaModel {
       }
       if (c > 0) parts.push_back(c);
     }
-    NF_CHECK_INPUT(opt_.lane_remainder < static_cast<int32_t>(opt_.lane_sm_counts.size()))
+    NF_CHECK_INPUT(opt_.lane_remainder >= -1 && opt_.lane_remainder < static_cast<int32_t>(opt_.lane_sm_counts.size()))
         << "remainder SMs to lane " << opt_.lane_remainder << " of " << opt_.lane_sm_counts.size();
     NF_CHECK_INPUT(opt_.lane_gemm_sm_targets.empty() || opt_.lane_gemm_sm_targets.size() == opt_.lane_sm_counts.size())
         << opt_.lane_gemm_sm_targets.size() << " lane GEMM SM targets for " << opt_.lane_sm_counts.size() << " lanes";

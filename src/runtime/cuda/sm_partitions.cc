@@ -37,7 +37,7 @@ SmPartitions::SmPartitions(const SmPartitionsConfig& cfg) {
                                   << total << "-SM device has " << groups_ << " groups of "
                                   << cfg.granularity << " (remainder " << remainder_sms_ << " unused)";
 
-  NF_CHECK_INPUT(cfg.remainder_to < static_cast<int>(cfg.sm_counts.size()))
+  NF_CHECK_INPUT(cfg.remainder_to >= -1 && cfg.remainder_to < static_cast<int>(cfg.sm_counts.size()))
       << "remainder to partition " << cfg.remainder_to << " of " << cfg.sm_counts.size();
   try {
     int next = 0;

@@ -25,8 +25,9 @@
 //
 // With a nano-batch schedule, the iterations it runs (PipelineSchedule::iterations: mixed ones by
 // default, decode-only ones, or all) are cut into its nano-batches (CudaPlanStaging::split) and run
-// eagerly by the schedule runner (schedules are not captured as graphs yet); the others run the
-// sequential forward, decode-only ones through their bucket's graph.
+// eagerly by the schedule runner (schedules are not captured as graphs yet), unless a nano-batch
+// comes out empty; the others run the sequential forward (decode-only ones through their bucket's
+// graph when cuda_graphs is on).
 #pragma once
 #if defined(NANOFLOW_HAVE_CUDA)
 #include <cuda_runtime.h>

@@ -17,6 +17,8 @@ namespace nanoflow::engine {
 // The ops of one layer, in data-flow order; kEmbed, kLmHead and kSample appear once (layer -1).
 using PipelineOp = ForwardOp;
 const char* pipeline_op_name(PipelineOp op);
+// The ops that run GEMMs (QKV, O, gate-up, down projections and the LM head).
+bool is_gemm_op(PipelineOp op);
 
 struct ScheduleNode {
   PipelineOp op = PipelineOp::kEmbed;
