@@ -91,7 +91,14 @@ psched() {  # gemm_sms attn_sms remainder(none|attn) iterations(mixed|decode|all
     --remainder "$3" --iterations "$4" -o "$f" >/dev/null && echo "$f"
 }
 
-if [ "$MODE" = pipeline2 ]; then
+if [ "$MODE" = final3 ]; then
+  # After the executor's empty-nano-batch fallback: 1024/512 sequential (no regression against the
+  # earlier calls), and 512/1024 sequential vs the pipeline on decode iterations, unprofiled.
+  ours seq_b2048 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048
+  W="--input-len 512 --output-len 1024 --num-prompts 600 --max-running 640"
+  ours seq_d1024 100 $W
+  ours pl88a32r_d1024 100 $W --schedule "$(psched 88 32 attn decode)"
+elif [ "$MODE" = pipeline2 ]; then
   # Where the time of a sequential decode-only iteration goes at 512/1024 (graphs off, op profile),
   # next to the pipeline on two plain whole-GPU streams (no partitions) and the best split of the
   # first pipeline call again.
