@@ -13,18 +13,13 @@
 #include <cmath>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <random>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bench.h"
+#include "bench_workload.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/mmap.h"
-#include "engine/cuda_engine.h"
 #include "nanoflow/engine.h"
 
 #if defined(NANOFLOW_HAVE_CUDA)
@@ -39,78 +34,9 @@
 namespace nanoflow::cli {
 namespace {
 
-struct ThroughputOptions {
-  std::string model;
-  std::string backend = "cuda";
-  int input_len = 1024;
-  int output_len = 512;
-  int num_prompts = 200;
-  std::string dataset;
-  bool dataset_filter = true;   // NanoFlow's filter: in+out <= 4096, in <= 3072, out <= 1024
-  int max_batch_tokens = 2048;
-  int max_running = 512;
-  int num_layers = 0;           // > 0: first N layers (quick runs only; not a real-shape number)
-  double kv_margin_gib = 1.0;
-  double gpu_memory_utilization = 0.0;  // EngineConfig::gpu_memory_utilization
-  bool cuda_graphs = true;      // decode-only iterations through CUDA graphs (CudaExecutorOptions)
-  std::string schedule;         // EngineConfig::schedule_path
+struct ThroughputOptions : WorkloadOptions {
   int roofline_iters = 100;
-  double temperature = 0.0;
-  uint64_t seed = 0;
-  std::string output_json;
 };
-
-struct Req {
-  int in = 0, out = 0;
-};
-
-std::vector<Req> load_dataset(const ThroughputOptions& o, int max_len) {
-  const std::string text = read_text_file(o.dataset, size_t{64} << 20);
-  std::istringstream is(text);
-  std::string line;
-  NF_CHECK_INPUT(static_cast<bool>(std::getline(is, line))) << o.dataset << ": empty";
-  // Column names: Azure traces (ContextTokens, GeneratedTokens), sarathi (num_prefill_tokens,
-  // num_decode_tokens).
-  std::vector<std::string> cols;
-  {
-    std::stringstream ss(line);
-    std::string c;
-    while (std::getline(ss, c, ',')) cols.push_back(c.substr(0, c.find_last_not_of("\r ") + 1));
-  }
-  int ci = -1, co = -1;
-  for (int i = 0; i < static_cast<int>(cols.size()); ++i) {
-    if (cols[i] == "ContextTokens" || cols[i] == "num_prefill_tokens") ci = i;
-    if (cols[i] == "GeneratedTokens" || cols[i] == "num_decode_tokens") co = i;
-  }
-  NF_CHECK_INPUT(ci >= 0 && co >= 0) << o.dataset << ": no ContextTokens/GeneratedTokens (or num_prefill_tokens/"
-                                                     "num_decode_tokens) columns";
-  std::vector<Req> reqs;
-  int64_t row = 1;
-  while (std::getline(is, line) && static_cast<int>(reqs.size()) < o.num_prompts) {
-    ++row;
-    if (line.empty() || line == "\r") continue;
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string c;
-    while (std::getline(ss, c, ',')) f.push_back(c);
-    NF_CHECK_INPUT(static_cast<int>(f.size()) > std::max(ci, co)) << o.dataset << ":" << row << ": too few fields";
-    Req r;
-    try {
-      r.in = std::stoi(f[static_cast<size_t>(ci)]);
-      r.out = std::stoi(f[static_cast<size_t>(co)]);
-    } catch (const std::exception&) {
-      NF_THROW(kInvalidInput) << o.dataset << ":" << row << ": bad token counts";
-    }
-    NF_CHECK_INPUT(r.in >= 0 && r.out >= 0) << o.dataset << ":" << row << ": negative length";
-    if (o.dataset_filter && (r.in + r.out > 4096 || r.in > 3072 || r.out > 1024)) continue;
-    r.in = std::max(r.in, 1);
-    r.out = std::max(r.out, 1);
-    if (r.in + r.out > max_len) continue;
-    reqs.push_back(r);
-  }
-  NF_CHECK_INPUT(!reqs.empty()) << o.dataset << ": no usable request";
-  return reqs;
-}
 
 #if defined(NANOFLOW_HAVE_CUDA)
 // Peak bf16 GEMM FLOP/s: 8192^3 through cuBLASLt (best of 16 autotuned candidates), median of timed
@@ -169,69 +95,17 @@ int run_throughput(const ThroughputOptions& o) {
     std::fprintf(stderr, "roofline: bf16 GEMM 8192^3 %.1f TFLOP/s on %s\n", peak / 1e12, device.c_str());
   }
 #endif
-  EngineConfig ec;
-  ec.model_path = o.model;
-  ec.backend = o.backend;
-  ec.max_batch_tokens = o.max_batch_tokens;
-  ec.max_running = o.max_running;
-  ec.gpu_memory_utilization = o.gpu_memory_utilization;
-  ec.schedule_path = o.schedule;
-  ec.max_queued = std::max(o.num_prompts, 1) + 16;
-  ec.enable_prefix_caching = false;  // random prompts share nothing; keep the pool's accounting plain
-  ec.prefix_hash_seed = 1;
-  // A little room over in+out: the engine stops a request whose total length reaches max_model_len.
-  const int max_len = (o.dataset.empty() ? o.input_len + o.output_len : 4096) + 16;
-  ec.max_model_len = max_len;
-
-  std::vector<Req> reqs;
-  if (o.dataset.empty()) {
-    NF_CHECK_INPUT(o.input_len > 0 && o.output_len > 0 && o.num_prompts > 0)
-        << "--input-len, --output-len and --num-prompts must be positive";
-    reqs.assign(static_cast<size_t>(o.num_prompts), Req{o.input_len, o.output_len});
-  } else {
-    reqs = load_dataset(o, max_len);
-  }
-
-  const auto t_load = std::chrono::steady_clock::now();
-  std::unique_ptr<Engine> engine;
-#if defined(NANOFLOW_HAVE_CUDA)
-  engine::CudaEngineParts parts;
-#endif
-  if (o.backend == "cuda") {
-#if defined(NANOFLOW_HAVE_CUDA)
-    engine::CudaEngineOptions co;
-    co.kv_margin_bytes = static_cast<size_t>(o.kv_margin_gib * (1 << 30));
-    co.num_layers_override = o.num_layers;
-    co.cuda_graphs = o.cuda_graphs;
-    engine = engine::create_cuda_engine(ec, co, &parts);
-#else
-    NF_THROW(kUnsupported) << "this build has no CUDA backend";
-#endif
-  } else {
-    engine = Engine::create(ec);
-  }
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+  const std::vector<BenchRequest> reqs = workload_lengths(o);
+  BenchEngine be = make_bench_engine(o);
+  std::unique_ptr<Engine>& engine = be.engine;
+  const double load_s = be.load_s;
   const ModelConfig& mc = engine->model_config();
   const int64_t params = mc.param_count();
-  const int64_t vocab = mc.vocab_size;
-
-  std::mt19937_64 rng(o.seed);
-  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(std::min<int64_t>(vocab, 100000) - 1));
-  std::vector<GenerateRequest> gens;
+  std::vector<GenerateRequest> gens = workload_requests(o, reqs, mc.vocab_size);
   int64_t prompt_tokens = 0;
-  for (const Req& r : reqs) {
-    GenerateRequest g;
-    g.prompt_ids.resize(static_cast<size_t>(r.in));
-    for (auto& t : g.prompt_ids) t = tok(rng);
-    g.params.temperature = static_cast<float>(o.temperature);
-    g.params.seed = rng();
-    g.params.ignore_eos = true;
-    g.params.max_tokens = r.out;
-    prompt_tokens += r.in;
-    gens.push_back(std::move(g));
-  }
+  for (const BenchRequest& r : reqs) prompt_tokens += r.in;
 #if defined(NANOFLOW_HAVE_CUDA)
-  const auto gpu0 = parts.executor != nullptr ? parts.executor->stats() : engine::CudaExecutorStats{};
+  const auto gpu0 = be.cuda_executor != nullptr ? be.cuda_executor->stats() : engine::CudaExecutorStats{};
 #endif
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<RequestHandle>> handles;
@@ -286,8 +160,8 @@ int run_throughput(const ThroughputOptions& o) {
     res["percent_of_optimal"] = 100.0 * total_tps / optimal;
   }
 #if defined(NANOFLOW_HAVE_CUDA)
-  if (parts.executor != nullptr) {
-    const auto gpu1 = parts.executor->stats();
+  if (be.cuda_executor != nullptr) {
+    const auto gpu1 = be.cuda_executor->stats();
     res["gpu_ms"] = gpu1.gpu_ms - gpu0.gpu_ms;
     res["gpu_busy_fraction"] = (gpu1.gpu_ms - gpu0.gpu_ms) / (wall * 1e3);
     res["host_sampled_iterations"] = gpu1.host_sampled_iterations - gpu0.host_sampled_iterations;
@@ -296,29 +170,25 @@ int run_throughput(const ThroughputOptions& o) {
     res["eager_iterations"] = gpu1.eager_iterations - gpu0.eager_iterations;
     res["scheduled_iterations"] = gpu1.scheduled_iterations - gpu0.scheduled_iterations;
     res["schedule"] = o.schedule.empty() ? std::string("sequential") : o.schedule;
-    const CudaGraphStats gs = parts.model->graph_stats();
+    const CudaGraphStats gs = be.cuda_model->graph_stats();
     res["graph_captures"] = gs.captures;
     res["graph_capture_ms"] = gs.capture_ms;
     res["graph_capture_failures"] = gs.failures;
-    res["startup_s"] = parts.model->startup_seconds();
-    res["memory"] = parts.model->memory_report();
+    res["startup_s"] = be.cuda_model->startup_seconds();
+    res["memory"] = be.cuda_model->memory_report();
     // NANOFLOW_OP_PROFILE=N: where the GPU time of the forwards went, by op and iteration kind.
-    const std::string prof = parts.model->op_profile_report();
+    const std::string prof = be.cuda_model->op_profile_report();
     if (!prof.empty()) {
       res["op_profile"] = nlohmann::json::parse(prof);
       print_op_profile(res["op_profile"]);
     }
-    const std::string sprof = parts.executor->schedule_profile_report();  // the scheduled iterations'
+    const std::string sprof = be.cuda_executor->schedule_profile_report();  // the scheduled iterations'
     if (!sprof.empty()) res["schedule_profile"] = nlohmann::json::parse(sprof);
   }
 #endif
   const std::string text = res.dump(2);
   std::printf("%s\n", text.c_str());
-  if (!o.output_json.empty()) {
-    std::ofstream f(o.output_json);
-    NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << o.output_json;
-    f << text << "\n";
-  }
+  write_output_json(o, text);
   engine->shutdown(false);
   return errors == 0 ? 0 : 1;
 }
@@ -326,30 +196,8 @@ int run_throughput(const ThroughputOptions& o) {
 NF_REGISTER_BENCH(bench_throughput, "throughput", "offline throughput (all requests at t=0, ignore_eos)",
                   [](CLI::App* sub) {
                     auto o = std::make_shared<ThroughputOptions>();
-#if !defined(NANOFLOW_HAVE_CUDA)
-                    o->backend = "cpu";
-#endif
-                    sub->add_option("--model", o->model, "HF folder, .gguf or preset:<name>")->required();
-                    sub->add_option("--backend", o->backend, "cuda | cpu");
-                    sub->add_option("--input-len", o->input_len, "prompt tokens per request");
-                    sub->add_option("--output-len", o->output_len, "generated tokens per request");
-                    sub->add_option("--num-prompts", o->num_prompts, "requests (for --dataset: the first N usable rows)");
-                    sub->add_option("--dataset", o->dataset, "CSV trace of request lengths (../shared/datasets)");
-                    sub->add_option("--dataset-filter", o->dataset_filter, "NanoFlow's length filter (default true)");
-                    sub->add_option("--max-batch-tokens", o->max_batch_tokens, "tokens per iteration");
-                    sub->add_option("--max-running", o->max_running, "sequences in the running set");
-                    sub->add_option("--num-layers", o->num_layers, "keep only the first N layers (quick checks)");
-                    sub->add_option("--kv-margin-gib", o->kv_margin_gib, "GPU memory left free after the KV pool");
-                    sub->add_option("--gpu-memory-utilization", o->gpu_memory_utilization,
-                                    "cap the GPU's used memory at this fraction when sizing the KV pool (0 = off)");
-                    sub->add_option("--cuda-graphs", o->cuda_graphs,
-                                    "decode-only iterations as CUDA graphs per batch bucket, on | off (default on)");
-                    sub->add_option("--schedule", o->schedule,
-                                    "CUDA: pipeline schedule JSON (tools/schedules/); default the sequential one");
+                    add_workload_options(sub, o.get());
                     sub->add_option("--roofline-iters", o->roofline_iters, "timed 8192^3 GEMMs for the peak");
-                    sub->add_option("--temperature", o->temperature, "0 = greedy");
-                    sub->add_option("--seed", o->seed, "prompt and sampling seed");
-                    sub->add_option("--output-json", o->output_json, "also write the JSON result here");
                     return [o]() { return run_throughput(*o); };
                   });
 

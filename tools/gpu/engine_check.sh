@@ -13,7 +13,8 @@
 #   the real shapes: Llama-3-8B, Qwen2-7B, Mixtral-8x7B reduced to 4 layers), 64 prompts x 64 tokens;
 #   mode overlap: 1024/512 sequential vs the decode-overlap schedule at three SM splits (overlap gain);
 #   mode pipeline / pipeline2: 512/1024 sequential vs the interleaved pipeline schedule on
-#   decode-only iterations (runs 19-20 of RESULTS.md).
+#   decode-only iterations (runs 19-20 of RESULTS.md);
+#   mode serving: `nanoflow bench serving` (Poisson arrivals, TTFT/TPOT) on the Splitwise trace.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
@@ -91,7 +92,21 @@ psched() {  # gemm_sms attn_sms remainder(none|attn) iterations(mixed|decode|all
     --remainder "$3" --iterations "$4" -o "$f" >/dev/null && echo "$f"
 }
 
-if [ "$MODE" = final3 ]; then
+serving() {  # name timeout args... (nanoflow bench serving)
+  local name=$1 t=$2
+  shift 2
+  if [ "$(left)" -lt "$t" ]; then say "skip $name (budget)"; return; fi
+  say "serving $name"
+  timeout "$t" "$C/bin/nanoflow" bench serving --model preset:llama3-8b --output-json "$OUT/$name.json" "$@" >>"$LOG" 2>&1
+  echo "$name rc=$?" | tee -a "$LOG"
+  grep -E "^rate " "$LOG" | tail -n 8
+}
+
+if [ "$MODE" = serving ]; then
+  # Online serving (PERF.md): Poisson arrivals of Splitwise conversation requests at three rates.
+  serving serving_splitwise 240 --dataset "$C/datasets/AzureLLMInferenceTrace_conv.csv" --num-prompts ${SERVING_PROMPTS:-300} \
+    --max-running 680 --max-batch-tokens 2048 --request-rate ${SERVING_RATES:-8,16,24}
+elif [ "$MODE" = final3 ]; then
   # After the executor's empty-nano-batch fallback: 1024/512 sequential (no regression against the
   # earlier calls), and 512/1024 sequential vs the pipeline on decode iterations, unprofiled.
   ours seq_b2048 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048

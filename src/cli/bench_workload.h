@@ -1,0 +1,77 @@
+// What `bench throughput` and `bench serving` share: the workload options (model, lengths or a
+// trace, engine limits), the requests they make (seeded random prompt ids, ignore_eos, the
+// trace's or the fixed output length) and the engine they run on (CPU or CUDA, with the CUDA
+// executor's counters when there is one).
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nanoflow/engine.h"
+
+namespace nanoflow {
+class CudaModel;
+namespace engine {
+class CudaExecutor;
+}
+}  // namespace nanoflow
+
+namespace nanoflow::cli {
+
+struct WorkloadOptions {
+  std::string model;
+#if defined(NANOFLOW_HAVE_CUDA)
+  std::string backend = "cuda";
+#else
+  std::string backend = "cpu";
+#endif
+  int input_len = 1024;
+  int output_len = 512;
+  int num_prompts = 200;
+  std::string dataset;
+  bool dataset_filter = true;   // NanoFlow's filter: in+out <= 4096, in <= 3072, out <= 1024
+  int max_batch_tokens = 2048;
+  int max_running = 512;
+  int num_layers = 0;           // > 0: first N layers (quick runs only; not a real-shape number)
+  double kv_margin_gib = 1.0;
+  double gpu_memory_utilization = 0.0;  // EngineConfig::gpu_memory_utilization
+  bool cuda_graphs = true;      // decode-only iterations through CUDA graphs (CudaExecutorOptions)
+  std::string schedule;         // EngineConfig::schedule_path
+  double temperature = 0.0;
+  uint64_t seed = 0;
+  std::string output_json;
+};
+
+// Adds the options above to a `bench <name>` subcommand.
+void add_workload_options(CLI::App* sub, WorkloadOptions* o);
+
+struct BenchRequest {
+  int in = 0, out = 0;
+};
+
+// The requests' lengths: num_prompts x (input_len, output_len), or the first num_prompts usable
+// rows of the CSV trace (Azure ContextTokens/GeneratedTokens or sarathi's column names).
+std::vector<BenchRequest> workload_lengths(const WorkloadOptions& o);
+// max_model_len for the engine: a little room over the longest request.
+int workload_max_len(const WorkloadOptions& o);
+
+// Seeded random prompts (ids below min(vocab, 100000)), ignore_eos, max_tokens = the length.
+std::vector<GenerateRequest> workload_requests(const WorkloadOptions& o, const std::vector<BenchRequest>& lengths,
+                                               int64_t vocab);
+
+struct BenchEngine {
+  std::unique_ptr<Engine> engine;
+  double load_s = 0;
+  CudaModel* cuda_model = nullptr;            // CUDA backend only
+  engine::CudaExecutor* cuda_executor = nullptr;
+};
+// The engine the workload runs on; max_queued admits every request at once.
+BenchEngine make_bench_engine(const WorkloadOptions& o);
+
+// Writes `text` to o.output_json when set (kInvalidInput when it cannot).
+void write_output_json(const WorkloadOptions& o, const std::string& text);
+
+}  // namespace nanoflow::cli
