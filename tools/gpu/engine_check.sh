@@ -14,7 +14,8 @@
 #   mode overlap: 1024/512 sequential vs the decode-overlap schedule at three SM splits (overlap gain);
 #   mode pipeline / pipeline2: 512/1024 sequential vs the interleaved pipeline schedule on
 #   decode-only iterations (runs 19-20 of RESULTS.md);
-#   mode serving: `nanoflow bench serving` (Poisson arrivals, TTFT/TPOT) on the Splitwise trace.
+#   mode serving: `nanoflow bench serving` (Poisson arrivals, TTFT/TPOT) on the Splitwise trace;
+#   mode power: SM clock and power (nvidia-smi) during 1024/512 sequential and overlapped.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
@@ -102,7 +103,24 @@ serving() {  # name timeout args... (nanoflow bench serving)
   grep -E "^rate " "$LOG" | tail -n 8
 }
 
-if [ "$MODE" = serving ]; then
+if [ "$MODE" = power ]; then
+  # SM clock and board power while the sequential pipeline and the best overlap schedule run
+  # (nvidia-smi every 250 ms into OUT/smi.csv): is the card power-limited in the GEMM-heavy phases?
+  q=timestamp,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu
+  nvidia-smi --query-gpu=$q,clocks_event_reasons.active --format=csv -lms 250 >"$OUT/smi.csv" 2>>"$LOG" &
+  smi=$!
+  sleep 1
+  if ! kill -0 $smi 2>/dev/null; then
+    nvidia-smi --query-gpu=$q --format=csv -lms 250 >"$OUT/smi.csv" 2>>"$LOG" &
+    smi=$!
+  fi
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
+  say "idle 3 s"; sleep 3
+  ours seq_b2048 110 $W
+  say "idle 3 s"; sleep 3
+  ours ov0_b2048 110 $W --schedule "$(sched 0 24)"
+  kill $smi
+elif [ "$MODE" = serving ]; then
   # Online serving (PERF.md): Poisson arrivals of Splitwise conversation requests at three rates.
   serving serving_splitwise 240 --dataset "$C/datasets/AzureLLMInferenceTrace_conv.csv" --num-prompts ${SERVING_PROMPTS:-300} \
     --max-running 680 --max-batch-tokens 2048 --request-rate ${SERVING_RATES:-8,16,24}
