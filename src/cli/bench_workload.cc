@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/mmap.h"
 #include "engine/cuda_engine.h"
 
@@ -79,7 +80,7 @@ void add_workload_options(CLI::App* sub, WorkloadOptions* o) {
                   "cap the GPU's used memory at this fraction when sizing the KV pool (0 = off)");
   sub->add_option("--cuda-graphs", o->cuda_graphs,
                   "decode-only iterations as CUDA graphs per batch bucket, on | off (default on)");
-  sub->add_option("--schedule", o->schedule, "CUDA: pipeline schedule JSON (tools/schedules/); default the sequential one");
+  sub->add_option("--schedule", o->schedule, "CUDA: pipeline schedule JSON (nanoflow schedule / tune); default the sequential one");
   sub->add_option("--temperature", o->temperature, "0 = greedy");
   sub->add_option("--seed", o->seed, "prompt and sampling seed");
   sub->add_option("--output-json", o->output_json, "also write the JSON result here");
@@ -148,6 +149,31 @@ BenchEngine make_bench_engine(const WorkloadOptions& o) {
   }
   b.load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return b;
+}
+
+OfflineRun run_offline(Engine& engine, std::vector<GenerateRequest> requests) {
+  OfflineRun r;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<RequestHandle>> handles;
+  handles.reserve(requests.size());
+  for (auto& g : requests) handles.push_back(engine.submit(std::move(g)));
+  for (auto& h : handles) {
+    TokenEvent ev;
+    while (!h->done()) {
+      if (!h->next(&ev, std::chrono::milliseconds(200))) continue;
+      r.streamed_tokens += static_cast<int64_t>(ev.tokens.size());
+      if (ev.finish != FinishReason::kNone && ev.finish != FinishReason::kError) {
+        r.output_tokens += ev.completion_tokens;
+        r.prompt_tokens += ev.prompt_tokens;
+      }
+      if (ev.finish == FinishReason::kError) {
+        ++r.errors;
+        NF_LOG(kError) << "request failed: " << ev.error;
+      }
+    }
+  }
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
 }
 
 void write_output_json(const WorkloadOptions& o, const std::string& text) {

@@ -71,6 +71,15 @@ struct BenchEngine {
 // The engine the workload runs on; max_queued admits every request at once.
 BenchEngine make_bench_engine(const WorkloadOptions& o);
 
+// Submits every request at once and reads their streams to the end. Only requests that finished
+// without error count (a failed run must not report a rate).
+struct OfflineRun {
+  double wall_s = 0;
+  int64_t prompt_tokens = 0, output_tokens = 0, streamed_tokens = 0, errors = 0;
+  double total_tokens_per_s() const { return wall_s > 0 ? static_cast<double>(prompt_tokens + output_tokens) / wall_s : 0; }
+};
+OfflineRun run_offline(Engine& engine, std::vector<GenerateRequest> requests);
+
 // Writes `text` to o.output_json when set (kInvalidInput when it cannot).
 void write_output_json(const WorkloadOptions& o, const std::string& text);
 

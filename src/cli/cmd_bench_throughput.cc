@@ -107,30 +107,12 @@ int run_throughput(const ThroughputOptions& o) {
 #if defined(NANOFLOW_HAVE_CUDA)
   const auto gpu0 = be.cuda_executor != nullptr ? be.cuda_executor->stats() : engine::CudaExecutorStats{};
 #endif
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::shared_ptr<RequestHandle>> handles;
-  for (auto& g : gens) handles.push_back(engine->submit(std::move(g)));
-  // Only requests that finished without error count: a failed run must not report a rate.
-  int64_t out_tokens = 0, streamed_tokens = 0, errors = 0, done_prompt_tokens = 0;
-  for (auto& h : handles) {
-    TokenEvent ev;
-    while (!h->done()) {
-      if (!h->next(&ev, std::chrono::milliseconds(200))) continue;
-      streamed_tokens += static_cast<int64_t>(ev.tokens.size());
-      if (ev.finish != FinishReason::kNone && ev.finish != FinishReason::kError) {
-        out_tokens += ev.completion_tokens;
-        done_prompt_tokens += ev.prompt_tokens;
-      }
-      if (ev.finish == FinishReason::kError) {
-        ++errors;
-        NF_LOG(kError) << "request failed: " << ev.error;
-      }
-    }
-  }
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const OfflineRun run = run_offline(*engine, std::move(gens));
+  const double wall = run.wall_s;
+  const int64_t out_tokens = run.output_tokens, errors = run.errors;
   const EngineStats st = engine->stats();
 
-  const double total_tps = (done_prompt_tokens + out_tokens) / wall;
+  const double total_tps = run.total_tokens_per_s();
   res["model"] = o.model;
   res["num_layers"] = mc.num_layers;
   res["params"] = params;
@@ -140,7 +122,7 @@ int run_throughput(const ThroughputOptions& o) {
   res["num_requests"] = reqs.size();
   res["prompt_tokens"] = prompt_tokens;
   res["output_tokens"] = out_tokens;  // engine's completion_tokens of each finished request
-  res["streamed_tokens"] = streamed_tokens;
+  res["streamed_tokens"] = run.streamed_tokens;
   res["errors"] = errors;
   res["wall_s"] = wall;
   res["load_s"] = load_s;

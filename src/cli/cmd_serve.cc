@@ -131,7 +131,7 @@ NF_REGISTER_COMMAND(serve_command, "serve", "OpenAI-compatible HTTP server", [](
                   "CUDA: cap the GPU's used memory at this fraction when sizing the KV pool (0 = all but 1 GiB)")
       ->capture_default_str();
   sub->add_option("--schedule", o->engine.schedule_path,
-                  "CUDA: pipeline schedule JSON (tools/schedules/); default the sequential one");
+                  "CUDA: pipeline schedule JSON (nanoflow schedule / tune); default the sequential one");
   sub->add_option("--num-kv-pages", o->engine.num_kv_pages, "KV pages (overrides --kv-cache-bytes)")->capture_default_str();
   sub->add_flag("--no-prefix-caching", o->no_prefix_caching, "disable the prefix cache");
   sub->add_option("--max-body-bytes", o->server.max_body_bytes, "larger request bodies get 413")->capture_default_str();

@@ -36,6 +36,15 @@ int flow_rank(PipelineOp op, int32_t layer, int32_t num_layers) {
 
 const char* pipeline_op_name(PipelineOp op) { return kOpNames[static_cast<size_t>(op)]; }
 
+const char* schedule_iterations_name(ScheduleIterations it) { return kIterationNames[static_cast<size_t>(it)]; }
+
+ScheduleIterations schedule_iterations_from_name(const std::string& name) {
+  size_t k = 0;
+  while (k < std::size(kIterationNames) && name != kIterationNames[k]) ++k;
+  NF_CHECK_INPUT(k < std::size(kIterationNames)) << "schedule iterations '" << name << "' (mixed, decode or all)";
+  return static_cast<ScheduleIterations>(k);
+}
+
 bool is_gemm_op(PipelineOp op) {
   return op == PipelineOp::kQkv || op == PipelineOp::kOProj || op == PipelineOp::kGateUp || op == PipelineOp::kDown ||
          op == PipelineOp::kLmHead;
@@ -149,7 +158,7 @@ nlohmann::json PipelineSchedule::to_json() const {
   j["name"] = name;
   j["nano_batches"] = nano_batches;
   j["split"] = split_at_decode ? "decode" : "tokens";
-  j["iterations"] = kIterationNames[static_cast<size_t>(iterations)];
+  j["iterations"] = schedule_iterations_name(iterations);
   for (const auto& s : streams) {
     nlohmann::json x = {{"sm_count", s.sm_count}};
     if (s.gemm_sm_count > 0) x["gemm_sm_count"] = s.gemm_sm_count;
@@ -170,11 +179,7 @@ PipelineSchedule PipelineSchedule::from_json(const nlohmann::json& j) {
     const std::string split = j.value("split", "tokens");
     NF_CHECK_INPUT(split == "tokens" || split == "decode") << "schedule split '" << split << "' (tokens or decode)";
     s.split_at_decode = split == "decode";
-    const std::string it = j.value("iterations", "mixed");
-    size_t ik = 0;
-    while (ik < std::size(kIterationNames) && it != kIterationNames[ik]) ++ik;
-    NF_CHECK_INPUT(ik < std::size(kIterationNames)) << "schedule iterations '" << it << "' (mixed, decode or all)";
-    s.iterations = static_cast<ScheduleIterations>(ik);
+    s.iterations = schedule_iterations_from_name(j.value("iterations", "mixed"));
     for (const auto& x : j.at("streams"))
       s.streams.push_back({x.at("sm_count").get<int32_t>(), x.value("gemm_sm_count", 0), x.value("remainder", false)});
     for (const auto& x : j.at("nodes")) {

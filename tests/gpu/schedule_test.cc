@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "engine/cuda_executor.h"
 #include "engine/pipeline_schedule.h"
+#include "engine/schedule_kinds.h"
 #include "engine/schedule_runner.h"
 #include "model/cuda_model.h"
 #include "runtime/cuda/cuda_check.h"
@@ -26,73 +27,12 @@ namespace {
 
 bool have_gpu() { return cuda::device_count() > 0; }
 
-// Built here as test fixtures; the product reads schedules from JSON (tools/schedules/).
-struct Builder {
-  engine::PipelineSchedule s;
-  int32_t last[2] = {-1, -1};
-  void add(engine::PipelineOp op, int32_t layer, int32_t nb, int32_t stream) {
-    engine::ScheduleNode n;
-    n.op = op;
-    n.layer = layer;
-    n.nano_batch = nb;
-    n.stream = stream;
-    if (last[nb] >= 0) n.deps = {last[nb]};
-    s.nodes.push_back(n);
-    last[nb] = static_cast<int32_t>(s.nodes.size()) - 1;
-  }
-  void head_and_sample() {
-    for (int32_t nb : {0, 1}) add(engine::PipelineOp::kLmHead, -1, nb, 0);
-    for (int32_t nb : {0, 1}) add(engine::PipelineOp::kSample, -1, nb, 0);
-  }
-};
-using engine::PipelineOp;
-constexpr PipelineOp kPre[] = {PipelineOp::kAttnNorm, PipelineOp::kQkv, PipelineOp::kRopeKv};
-constexpr PipelineOp kPost[] = {PipelineOp::kOProj, PipelineOp::kMlpNorm, PipelineOp::kGateUp, PipelineOp::kAct,
-                                PipelineOp::kDown};
-
-engine::PipelineSchedule decode_overlap(int32_t layers, int32_t gemm_sms, int32_t attn_sms) {
-  Builder b;
-  b.s.name = "decode-overlap-test";
-  b.s.nano_batches = {{0, 341}, {341, 1024}};
-  b.s.split_at_decode = true;
-  b.s.streams = {{gemm_sms}, {attn_sms}};
-  b.add(PipelineOp::kEmbed, -1, 0, 0);
-  b.add(PipelineOp::kEmbed, -1, 1, 0);
-  for (int32_t l = 0; l < layers; ++l) {
-    for (PipelineOp op : kPre) b.add(op, l, 0, 0);
-    b.add(PipelineOp::kAttention, l, 0, 1);
-    for (PipelineOp op : kPre) b.add(op, l, 1, 0);
-    b.add(PipelineOp::kAttention, l, 1, 0);
-    for (PipelineOp op : kPost) b.add(op, l, 1, 0);
-    for (PipelineOp op : kPost) b.add(op, l, 0, 0);
-  }
-  b.head_and_sample();
-  return b.s;
-}
-
-// NanoFlow's interleaving (make_schedule.py --kind pipeline): two nano-batches by tokens, every
-// attention on stream 1 under the other nano-batch's GEMMs on stream 0.
-engine::PipelineSchedule pipeline(int32_t layers, int32_t gemm_sms, int32_t attn_sms) {
-  Builder b;
-  b.s.name = "pipeline-test";
-  b.s.nano_batches = {{0, 512}, {512, 1024}};
-  b.s.streams = {{gemm_sms}, {attn_sms}};
-  b.add(PipelineOp::kEmbed, -1, 0, 0);
-  b.add(PipelineOp::kEmbed, -1, 1, 0);
-  for (PipelineOp op : kPre) b.add(op, 0, 0, 0);
-  for (int32_t l = 0; l < layers; ++l) {
-    b.add(PipelineOp::kAttention, l, 0, 1);
-    if (l > 0)
-      for (PipelineOp op : kPost) b.add(op, l - 1, 1, 0);
-    for (PipelineOp op : kPre) b.add(op, l, 1, 0);
-    b.add(PipelineOp::kAttention, l, 1, 1);
-    for (PipelineOp op : kPost) b.add(op, l, 0, 0);
-    if (l + 1 < layers)
-      for (PipelineOp op : kPre) b.add(op, l + 1, 0, 0);
-  }
-  for (PipelineOp op : kPost) b.add(op, layers - 1, 1, 0);
-  b.head_and_sample();
-  return b.s;
+engine::PipelineSchedule make(engine::ScheduleKind kind, int32_t gemm_sms, int32_t attn_sms, int32_t layers) {
+  engine::ScheduleSpec sp;
+  sp.kind = kind;
+  sp.gemm_sms = gemm_sms;
+  sp.attn_sms = attn_sms;
+  return engine::make_schedule(sp, layers);
 }
 
 struct Lanes {
@@ -259,7 +199,8 @@ TEST_P(GpuSchedule, MatchesSequentialForward) {
   const BatchPlan plan = make_plan(mixed, V, rng);
   CudaPlanStaging st(m->layout());
   const CudaPlanShape sh = st.pack(plan, {}, {}, V);
-  engine::PipelineSchedule s = decode_overlap(static_cast<int32_t>(m->config().num_layers), ln.gemm, ln.attn);
+  engine::PipelineSchedule s =
+      make(engine::ScheduleKind::kDecodeOverlap, ln.gemm, ln.attn, static_cast<int32_t>(m->config().num_layers));
   s.split_at_decode = GetParam();
   if (!s.split_at_decode) s.nano_batches = {{0, 512}, {512, 1024}};
   const auto ranges = st.split(sh, s.nano_batches, s.split_at_decode);  // regroups the tiles: before the upload
@@ -317,9 +258,13 @@ TEST(GpuSchedulePipeline, DecodeOnlyIterationOnRemainderSms) {
   const BatchPlan plan = make_plan(decode, V, rng);
   CudaPlanStaging st(m->layout());
   const CudaPlanShape sh = st.pack(plan, {}, {}, V);
-  engine::PipelineSchedule s = pipeline(static_cast<int32_t>(m->config().num_layers), ln.gemm, ln.attn);
-  s.streams[1].remainder = true;
-  s.iterations = engine::ScheduleIterations::kDecode;
+  engine::ScheduleSpec sp;  // NanoFlow's interleaving, each nano-batch's attention on the partition
+  sp.kind = engine::ScheduleKind::kPipeline;
+  sp.gemm_sms = ln.gemm;
+  sp.attn_sms = ln.attn;
+  sp.attn_remainder = true;
+  sp.iterations = engine::ScheduleIterations::kDecode;
+  engine::PipelineSchedule s = engine::make_schedule(sp, static_cast<int32_t>(m->config().num_layers));
   const auto ranges = st.split(sh, s.nano_batches, s.split_at_decode);
   st.upload(m->plan_buffer(), sh, m->stream());
   ASSERT_EQ(ranges.size(), 2u);

@@ -243,7 +243,7 @@ TEST(PipelineSchedule, IterationsAndRemainderInJson) {
   expect_invalid(gemms, 2, "a GEMM on the stream that takes the remainder");
 }
 
-// The schedules the project ships (tools/schedules/make_schedule.py wrote them) are valid.
+// The schedules the project ships (`nanoflow schedule`, engine/schedule_kinds.h) are valid.
 TEST(PipelineSchedule, ShippedSchedulesAreValid) {
   const std::string path = std::string(NF_SOURCE_DIR) + "/schedules/llama3-8b_decode-overlap_96-24.json";
   std::ifstream f(path);

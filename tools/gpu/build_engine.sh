@@ -24,7 +24,7 @@ for d in core loader tokenizer kvcache model engine kernels/cpu kernels/cuda run
 done
 flags="-std=c++20 -O2 -DNANOFLOW_HAVE_CUDA=1 -DNANOFLOW_VERSION=\"0.1.0-engine\" -I$src/include $inc -isystem /usr/local/cuda/include"
 objs=()
-for f in main cmd_bench bench_workload cmd_bench_throughput cmd_bench_serving cmd_dump_logits; do
+for f in main cmd_bench bench_workload cmd_bench_throughput cmd_bench_serving cmd_dump_logits cmd_schedule cmd_tune; do
   o="$build/engine_only_$f.o"
   ccache c++ $flags -c "$src/src/cli/$f.cc" -o "$o"
   objs+=("$o")

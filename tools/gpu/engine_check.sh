@@ -15,7 +15,8 @@
 #   mode pipeline / pipeline2: 512/1024 sequential vs the interleaved pipeline schedule on
 #   decode-only iterations (runs 19-20 of RESULTS.md);
 #   mode serving: `nanoflow bench serving` (Poisson arrivals, TTFT/TPOT) on the Splitwise trace;
-#   mode power: SM clock and power (nvidia-smi) during 1024/512 sequential and overlapped.
+#   mode power: SM clock and power (nvidia-smi) during 1024/512 sequential and overlapped;
+#   mode tune: `nanoflow tune` (sequential vs the pipeline) on a short 512/1024 workload.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
@@ -83,13 +84,13 @@ real() {  # name timeout config-folder args...
 
 sched() {  # gemm_sms attn_sms [kind] [gemm_sm_target] -> prints the path of a 32-layer schedule
   local kind=${3:-decode-overlap} t=${4:-0}
-  python3 tools/schedules/make_schedule.py --kind "$kind" --layers 32 --gemm-sms "$1" --attn-sms "$2" \
+  "$C/bin/nanoflow" schedule --kind "$kind" --layers 32 --gemm-sms "$1" --attn-sms "$2" \
     --gemm-sm-target "$t" -o "/tmp/${kind}_$1_$2_t$t.json" >/dev/null && echo "/tmp/${kind}_$1_$2_t$t.json"
 }
 
 psched() {  # gemm_sms attn_sms remainder(none|attn) iterations(mixed|decode|all) -> path of a 32-layer pipeline schedule
   local f="/tmp/pipeline_$1_$2_$3_$4.json"
-  python3 tools/schedules/make_schedule.py --kind pipeline --layers 32 --gemm-sms "$1" --attn-sms "$2" \
+  "$C/bin/nanoflow" schedule --kind pipeline --layers 32 --gemm-sms "$1" --attn-sms "$2" \
     --remainder "$3" --iterations "$4" -o "$f" >/dev/null && echo "$f"
 }
 
@@ -103,7 +104,15 @@ serving() {  # name timeout args... (nanoflow bench serving)
   grep -E "^rate " "$LOG" | tail -n 8
 }
 
-if [ "$MODE" = power ]; then
+if [ "$MODE" = tune ]; then
+  # `nanoflow tune` on a short decode-heavy workload: the sequential baseline and the pipeline.
+  say "tune"
+  timeout 150 "$C/bin/nanoflow" tune --model preset:llama3-8b --input-len 512 --output-len 1024 --num-prompts 120 \
+    --max-running 640 --candidate pipeline:88:32:attn:decode -o "$OUT/tuned.json" --output-json "$OUT/tune_report.json" \
+    >>"$LOG" 2>&1
+  echo "tune rc=$?" | tee -a "$LOG"
+  grep -E "^tune: " "$LOG"
+elif [ "$MODE" = power ]; then
   # SM clock and board power while the sequential pipeline and the best overlap schedule run
   # (nvidia-smi every 250 ms into OUT/smi.csv): is the card power-limited in the GEMM-heavy phases?
   q=timestamp,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu
@@ -190,7 +199,7 @@ elif [ "$MODE" = last ]; then
   ours ovp0_b2048 110 $W --schedule "$(sched 0 24 decode-overlap-phased)"
   real real_llama3_8b_std006 250 Meta-Llama-3-8B-Instruct --init-std 0.006 --peer-sdpa
 elif [ "$MODE" = phased ]; then
-  # Three-stream phased overlap (tools/schedules/make_schedule.py) vs sequential, and the
+  # Three-stream phased overlap (`nanoflow schedule`) vs sequential, and the
   # real-shape check with transformers' sdpa attention as a second bf16 peer.
   W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
   ours seq_b2048 110 $W

@@ -2,7 +2,8 @@
 // are (op, layer, nano-batch token range, stream, SM count) and whose edges are dependencies. The
 // executor takes a schedule and validates it before running it; the sequential engine is the
 // schedule with one nano-batch on one stream (`sequential_schedule`); any other comes from JSON
-// (written by tools/schedules/ or, later, the tuner) and runs through engine/schedule_runner.h.
+// (written by `nanoflow schedule` / engine/schedule_kinds.h or `nanoflow tune`) and runs through
+// engine/schedule_runner.h.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 
@@ -41,6 +42,9 @@ struct ScheduleStream {
 // ones through their CUDA graphs). JSON "iterations": "mixed" (the default: those with prefill
 // tokens), "decode" (decode-only ones) or "all".
 enum class ScheduleIterations : uint8_t { kMixed, kDecode, kAll };
+const char* schedule_iterations_name(ScheduleIterations it);  // "mixed", "decode", "all"
+// Throws Error(kInvalidInput) for any other name.
+ScheduleIterations schedule_iterations_from_name(const std::string& name);
 
 struct PipelineSchedule {
   std::string name;
