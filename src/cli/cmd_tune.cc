@@ -51,8 +51,13 @@ nlohmann::json measure(const TuneOptions& o, const std::vector<BenchRequest>& le
   const ModelConfig& mc = be.engine->model_config();
   *layers = mc.num_layers;
   const OfflineRun run = run_offline(*be.engine, workload_requests(o, lengths, mc.vocab_size));
+  const EngineStats st = be.engine->stats();
   be.engine->shutdown(false);
   nlohmann::json r;
+  // Each candidate's engine sizes its KV pool from the memory free when it loads: a pool much
+  // smaller than the baseline's would mean the previous engine's memory was not all returned.
+  r["kv_pages_total"] = st.kv_pages_total;
+  r["preemptions"] = st.preemptions;
   r["total_tokens_per_s"] = run.errors == 0 ? run.total_tokens_per_s() : 0.0;
   r["wall_s"] = run.wall_s;
   r["load_s"] = be.load_s;

@@ -94,6 +94,7 @@ class Tune(unittest.TestCase):
         self.assertEqual(c["name"], "sequential")
         self.assertGreater(c["total_tokens_per_s"], 0)
         self.assertEqual(c["gain_vs_sequential"], 1.0)
+        self.assertGreater(c["kv_pages_total"], 0)
 
     def test_refusals(self):
         for args, what in ((["--candidate", "pipeline:88:32"], "sequential schedule"),
