@@ -10,9 +10,11 @@
 //       --num-prompts 1000 --request-rate 5,10,20
 //
 // Timing: one thread submits at the arrival times; another sweeps the live requests' streams and
-// stamps each event when it sees it (the sweep sleeps 100 us when nothing came), so times are
+// stamps each event when it sees it (the sweep sleeps 0.5 ms when nothing came), so times are
 // exact to about a sweep. TTFT counts from the request's scheduled arrival, so a submitter that
-// falls behind shows up as latency, as a client's would.
+// falls behind shows up as latency, as a client's would. Before the first rate, a few untimed
+// requests (--warmup-requests) take the first-use costs (lazy CUDA graph captures, allocations).
+// Percentiles are nearest-rank (the median of an even count is the lower middle value).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -41,6 +43,7 @@ using Clock = std::chrono::steady_clock;
 struct ServingOptions : WorkloadOptions {
   std::string request_rates = "inf";  // comma-separated requests/s; "inf" = all at t=0
   double latency_slo_ms = 200.0;      // mean normalized latency bound for the summary (PERF.md)
+  int warmup_requests = 8;            // untimed, before the first rate (lazy CUDA graphs, first-use costs)
 };
 
 std::vector<double> parse_rates(const std::string& text) {
@@ -117,7 +120,7 @@ nlohmann::json run_rate(Engine& engine, const ServingOptions& o, std::vector<Gen
   std::atomic<bool> submit_failed{false};
   std::string submit_error;
   const Clock::time_point t0 = Clock::now();
-  std::thread submitter([&] {
+  std::thread submitter([&] {  // joined below, also when the sweep throws
     for (size_t i = 0; i < gens.size(); ++i) {
       const auto at = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(arrivals[i]));
       std::this_thread::sleep_until(at);
@@ -128,7 +131,7 @@ nlohmann::json run_rate(Engine& engine, const ServingOptions& o, std::vector<Gen
       } catch (const std::exception& e) {
         std::lock_guard lk(mu);
         submit_error = e.what();
-        submit_failed = true;
+        submit_failed = true;  // read with `submitted` under the same lock
         return;
       }
       std::lock_guard lk(mu);
@@ -136,13 +139,26 @@ nlohmann::json run_rate(Engine& engine, const ServingOptions& o, std::vector<Gen
       submitted = i + 1;
     }
   });
+  struct JoinOnExit {
+    std::thread& t;
+    ~JoinOnExit() {
+      if (t.joinable()) t.join();
+    }
+  } join_submitter{submitter};
   size_t finished = 0, live_from = 0;
   TokenEvent ev;
   while (true) {
     size_t n = 0;
+    bool failed = false;
     {
       std::lock_guard lk(mu);
       n = submitted;
+      failed = submit_failed;
+    }
+    if (failed) {  // the run is void: stop what was submitted and report the error
+      for (size_t i = live_from; i < n; ++i)
+        if (!tm[i].finished) handles[i]->abort();
+      break;
     }
     bool any = false;
     for (size_t i = live_from; i < n; ++i) {
@@ -170,8 +186,10 @@ nlohmann::json run_rate(Engine& engine, const ServingOptions& o, std::vector<Gen
       }
     }
     while (live_from < n && tm[live_from].finished) ++live_from;
-    if (finished == gens.size() || (submit_failed && finished == n)) break;
-    if (!any) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    if (finished == gens.size()) break;
+    // Idle sweeps sleep 0.5 ms: stamps are that exact, and the engine thread's pushes do not
+    // contend with a sweep that locks every live stream thousands of times a second.
+    if (!any) std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
   submitter.join();
   const Clock::time_point t_end = Clock::now();
@@ -214,6 +232,7 @@ nlohmann::json run_rate(Engine& engine, const ServingOptions& o, std::vector<Gen
 int run_serving(const ServingOptions& o) {
   const std::vector<double> rates = parse_rates(o.request_rates);
   NF_CHECK_INPUT(o.latency_slo_ms > 0) << "--latency-slo-ms " << o.latency_slo_ms;
+  NF_CHECK_INPUT(o.warmup_requests >= 0) << "--warmup-requests " << o.warmup_requests;
   const std::vector<BenchRequest> lengths = workload_lengths(o);
   BenchEngine be = make_bench_engine(o);
   Engine& engine = *be.engine;
@@ -227,11 +246,17 @@ int run_serving(const ServingOptions& o) {
   res["max_running"] = o.max_running;
   res["load_s"] = be.load_s;
   res["latency_slo_ms_per_token"] = o.latency_slo_ms;
+  res["warmup_requests"] = o.warmup_requests;
+  if (o.warmup_requests > 0) {
+    std::vector<GenerateRequest> warm = workload_requests(o, lengths, mc.vocab_size);
+    warm.resize(std::min(warm.size(), static_cast<size_t>(o.warmup_requests)));
+    (void)run_offline(engine, std::move(warm));
+  }
   int failed_rates = 0;
   nlohmann::json best = nullptr;
   for (double rate : rates) {
     nlohmann::json r = run_rate(engine, o, workload_requests(o, lengths, mc.vocab_size), rate);
-    const double mean_norm = r["normalized_latency_ms_per_token"].value("mean", 0.0);
+    const double mean_norm = r["normalized_latency_ms_per_token"].value("mean", 0.0);  // (ms)
     const bool ok = r["errors"].get<int64_t>() == 0;
     failed_rates += ok ? 0 : 1;
     if (ok && std::isfinite(rate) && mean_norm > 0 && mean_norm <= o.latency_slo_ms &&
@@ -261,6 +286,8 @@ NF_REGISTER_BENCH(bench_serving, "serving",
                     add_workload_options(sub, o.get());
                     sub->add_option("--request-rate", o->request_rates,
                                     "requests/s, comma-separated for several runs; inf = all at t=0 (default)");
+                    sub->add_option("--warmup-requests", o->warmup_requests,
+                                    "untimed requests before the first rate (first-use costs); 0 = none");
                     sub->add_option("--latency-slo-ms", o->latency_slo_ms,
                                     "mean normalized latency bound (ms per output token) for max_rate_within_slo");
                     return [o]() { return run_serving(*o); };

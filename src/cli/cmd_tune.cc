@@ -10,7 +10,8 @@
 // Candidates: engine/schedule_kinds.h specs, KIND[:GEMM_SMS:ATTN_SMS[:REMAINDER[:ITERATIONS]]];
 // by default sequential, decode-overlap:0:24, decode-overlap-phased:96:24 and
 // pipeline:88:32:attn:decode (the best of each kind measured on the H200, RESULTS runs 11-22).
-// A candidate that fails (e.g. partitions larger than the device) is reported and skipped.
+// A candidate that fails (e.g. partitions larger than the device) is reported and skipped. Each
+// candidate runs once, so a gain under --min-gain (default 2%) keeps the sequential schedule.
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -36,7 +37,17 @@ namespace {
 
 struct TuneOptions : WorkloadOptions {
   std::vector<std::string> candidates;
-  std::string output;  // the fastest schedule (JSON)
+  std::string output;     // the fastest schedule (JSON)
+  double min_gain = 1.02;  // a candidate must beat sequential by this factor (one run each: noise)
+};
+
+// Removes a file when it goes out of scope, whatever happens in between.
+struct RemoveOnExit {
+  std::filesystem::path path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
 };
 
 const char* const kDefaultCandidates[] = {"sequential", "decode-overlap:0:24", "decode-overlap-phased:96:24",
@@ -74,6 +85,16 @@ int run_tune(const TuneOptions& o) {
   std::erase_if(specs, [](const engine::ScheduleSpec& s) { return s.kind == engine::ScheduleKind::kSequential; });
   NF_CHECK_KIND(ErrorKind::kUnsupported, o.backend == "cuda" || specs.empty())
       << "the " << o.backend << " backend runs only the sequential schedule: tune nano-batch schedules with --backend cuda";
+  NF_CHECK_INPUT(o.min_gain >= 1.0) << "--min-gain " << o.min_gain << " (>= 1)";
+  for (const engine::ScheduleSpec& sp : specs) (void)engine::make_schedule(sp, 1);  // a bad spec fails before any run
+  {
+    const bool existed = std::filesystem::exists(o.output);
+    std::ofstream probe(o.output, std::ios::app);  // and so does an output that cannot be written
+    NF_CHECK_INPUT(static_cast<bool>(probe)) << "cannot write " << o.output;
+    probe.close();
+    std::error_code ec;
+    if (!existed) std::filesystem::remove(o.output, ec);
+  }
   const std::vector<BenchRequest> lengths = workload_lengths(o);
 
   nlohmann::json res;
@@ -87,6 +108,7 @@ int run_tune(const TuneOptions& o) {
   res["tensor_parallel"] = 1;
   res["max_batch_tokens"] = o.max_batch_tokens;
   res["max_running"] = o.max_running;
+  res["min_gain"] = o.min_gain;
   res["workload"] = o.dataset.empty() ? std::to_string(o.input_len) + "/" + std::to_string(o.output_len) : o.dataset;
   res["num_requests"] = lengths.size();
 
@@ -99,23 +121,24 @@ int run_tune(const TuneOptions& o) {
   base["gain_vs_sequential"] = 1.0;
   std::fprintf(stderr, "tune: %-40s %10.0f tok/s\n", "sequential", base_tps);
   res["candidates"].push_back(base);
+  res["num_layers"] = layers;
   engine::PipelineSchedule best = engine::sequential_schedule(static_cast<int32_t>(layers));
   double best_tps = base_tps;
 
-  const std::filesystem::path tmp =
-      std::filesystem::temp_directory_path() / ("nanoflow_tune_" + std::to_string(::getpid()) + ".json");
+  // Each candidate's file sits next to the output (not a guessable name in a shared folder).
+  const RemoveOnExit tmp{std::filesystem::path(o.output + ".candidate." + std::to_string(::getpid()) + ".json")};
   for (const engine::ScheduleSpec& sp : specs) {
     const engine::PipelineSchedule s = engine::make_schedule(sp, static_cast<int32_t>(layers));
-    {
-      std::ofstream f(tmp);
-      f << s.to_json().dump() << "\n";
-      NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << tmp.string();
-    }
     nlohmann::json r;
     try {
+      {
+        std::ofstream f(tmp.path);
+        f << s.to_json().dump() << "\n";
+        NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << tmp.path.string();
+      }
       int64_t unused = 0;
-      r = measure(o, lengths, tmp.string(), &unused);
-    } catch (const Error& e) {  // e.g. partitions the device cannot make: reported, not fatal
+      r = measure(o, lengths, tmp.path.string(), &unused);
+    } catch (const std::exception& e) {  // e.g. partitions the device cannot make: reported, not fatal
       r["total_tokens_per_s"] = 0.0;
       r["error"] = e.what();
     }
@@ -124,14 +147,12 @@ int run_tune(const TuneOptions& o) {
     r["gain_vs_sequential"] = tps / base_tps;
     std::fprintf(stderr, "tune: %-40s %10.0f tok/s  %.3fx%s%s\n", s.name.c_str(), tps, tps / base_tps,
                  r.contains("error") ? "  error: " : "", r.contains("error") ? r["error"].get<std::string>().c_str() : "");
-    if (!r.contains("error") && tps > best_tps) {
+    if (!r.contains("error") && tps > best_tps && tps >= o.min_gain * base_tps) {
       best_tps = tps;
       best = s;
     }
     res["candidates"].push_back(std::move(r));
   }
-  std::error_code ec;
-  std::filesystem::remove(tmp, ec);
 
   res["best"] = best.name;
   res["best_gain_vs_sequential"] = best_tps / base_tps;
@@ -155,6 +176,9 @@ NF_REGISTER_COMMAND(tune_cmd, "tune", "measure candidate pipeline schedules on a
                                       "KIND[:GEMM_SMS:ATTN_SMS[:REMAINDER[:ITERATIONS]]] (repeatable; default: one "
                                       "of each kind); the sequential baseline always runs first");
                       sub->add_option("-o,--output", o->output, "write the fastest schedule (JSON) here")->required();
+                      sub->add_option("--min-gain", o->min_gain,
+                                      "a candidate replaces sequential only if it is this many times faster (default "
+                                      "1.02: each runs once, so smaller gains are noise)");
                       return [o] { return run_tune(*o); };
                     });
 

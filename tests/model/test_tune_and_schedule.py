@@ -104,6 +104,11 @@ class Tune(unittest.TestCase):
             self.assertNotEqual(p.returncode, 0, args)
             self.assertIn(what, p.stderr, args)
             self.assertNotIn("terminate called", p.stderr, args)
+        # An output that cannot be written fails before any candidate runs.
+        p = run("tune", *self.COMMON, "--candidate", "sequential", "-o", "/nonexistent-dir/tuned.json")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("cannot write", p.stderr)
+        self.assertNotIn("tune: sequential", p.stderr)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,35 @@ TEST(ScheduleKinds, DecodeOverlapEqualsTheShippedFile) {
   EXPECT_EQ(made.to_json(), shipped.to_json());
 }
 
+// Every other kind against the Python generator's output (tests/data/schedules/README.md).
+TEST(ScheduleKinds, OtherKindsEqualThePythonGenerator) {
+  struct Case {
+    const char* file;
+    ScheduleSpec spec;
+  };
+  ScheduleSpec t108 = spec(ScheduleKind::kDecodeOverlap, 0, 24);
+  t108.gemm_sm_target = 108;
+  ScheduleSpec phased = spec(ScheduleKind::kDecodeOverlapPhased, 96, 24);
+  phased.attn_remainder = true;
+  ScheduleSpec decode = spec(ScheduleKind::kPipeline, 88, 32);
+  decode.attn_remainder = true;
+  decode.iterations = ScheduleIterations::kDecode;
+  ScheduleSpec all = spec(ScheduleKind::kPipeline, 0, 0);
+  all.share = 400;
+  all.gemm_sm_target = 80;
+  all.iterations = ScheduleIterations::kAll;
+  for (const Case& c : {Case{"decode-overlap-0-24-t108_4layers.json", t108},
+                        Case{"decode-overlap-phased-96-24-rattn_4layers.json", phased},
+                        Case{"pipeline-88-32-rattn-decode_4layers.json", decode},
+                        Case{"pipeline-0-0-s400-t80-all_4layers.json", all}}) {
+    const std::string path = std::string(NF_SOURCE_DIR) + "/tests/data/schedules/" + c.file;
+    std::ifstream f(path);
+    ASSERT_TRUE(f.good()) << path;
+    const PipelineSchedule python = PipelineSchedule::from_json(nlohmann::json::parse(f));
+    EXPECT_EQ(make_schedule(c.spec, 4).to_json(), python.to_json()) << c.file;
+  }
+}
+
 TEST(ScheduleKinds, EveryKindIsValidWithItsShape) {
   for (int32_t layers : {1, 2, 32}) {
     const size_t per_nb = static_cast<size_t>(9 * layers + 3);
