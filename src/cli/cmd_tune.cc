@@ -11,7 +11,8 @@
 // by default sequential, decode-overlap:0:24, decode-overlap-phased:96:24 and
 // pipeline:88:32:attn:decode (the best of each kind measured on the H200, RESULTS runs 11-22).
 // A candidate that fails (e.g. partitions larger than the device) is reported and skipped. Each
-// candidate runs once, so a gain under --min-gain (default 2%) keeps the sequential schedule.
+// candidate runs once, so a gain under --min-gain (default 5%: runs of the same binary on the H200
+// varied by 4%, RESULTS runs 16-25) keeps the sequential schedule.
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -38,7 +39,7 @@ namespace {
 struct TuneOptions : WorkloadOptions {
   std::vector<std::string> candidates;
   std::string output;     // the fastest schedule (JSON)
-  double min_gain = 1.02;  // a candidate must beat sequential by this factor (one run each: noise)
+  double min_gain = 1.05;  // a candidate must beat sequential by this factor (one run each: noise)
 };
 
 // Removes a file when it goes out of scope, whatever happens in between.
@@ -118,6 +119,7 @@ int run_tune(const TuneOptions& o) {
   NF_CHECK_INPUT(!base.contains("error")) << "the sequential baseline failed: " << base["error"].get<std::string>();
   const double base_tps = base["total_tokens_per_s"].get<double>();
   base["name"] = "sequential";
+  base["kind"] = engine::schedule_kind_name(engine::ScheduleKind::kSequential);
   base["gain_vs_sequential"] = 1.0;
   std::fprintf(stderr, "tune: %-40s %10.0f tok/s\n", "sequential", base_tps);
   res["candidates"].push_back(base);
@@ -143,6 +145,7 @@ int run_tune(const TuneOptions& o) {
       r["error"] = e.what();
     }
     r["name"] = s.name;
+    r["kind"] = engine::schedule_kind_name(sp.kind);
     const double tps = r["total_tokens_per_s"].get<double>();
     r["gain_vs_sequential"] = tps / base_tps;
     std::fprintf(stderr, "tune: %-40s %10.0f tok/s  %.3fx%s%s\n", s.name.c_str(), tps, tps / base_tps,
@@ -178,7 +181,7 @@ NF_REGISTER_COMMAND(tune_cmd, "tune", "measure candidate pipeline schedules on a
                       sub->add_option("-o,--output", o->output, "write the fastest schedule (JSON) here")->required();
                       sub->add_option("--min-gain", o->min_gain,
                                       "a candidate replaces sequential only if it is this many times faster (default "
-                                      "1.02: each runs once, so smaller gains are noise)");
+                                      "1.05: each runs once, and runs of one binary varied by 4% on the H200)");
                       return [o] { return run_tune(*o); };
                     });
 

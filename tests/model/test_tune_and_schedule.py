@@ -92,6 +92,7 @@ class Tune(unittest.TestCase):
         self.assertEqual(report["max_batch_tokens"], 128)
         [c] = report["candidates"]
         self.assertEqual(c["name"], "sequential")
+        self.assertEqual(c["kind"], "sequential")
         self.assertGreater(c["total_tokens_per_s"], 0)
         self.assertEqual(c["gain_vs_sequential"], 1.0)
         self.assertGreater(c["kv_pages_total"], 0)
