@@ -35,6 +35,7 @@
 #include "bench_workload.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "nanoflow/engine.h"
 
 namespace nanoflow::cli {
@@ -51,11 +52,7 @@ struct ServingOptions : WorkloadOptions {
 
 std::vector<double> parse_rates(const std::string& text) {
   std::vector<double> rates;
-  size_t begin = 0;
-  while (begin <= text.size()) {  // every comma-separated item, empty ones included (refused below)
-    const size_t end = std::min(text.find(',', begin), text.size());
-    const std::string item = text.substr(begin, end - begin);
-    begin = end + 1;
+  for (const std::string& item : split_all(text, ',')) {  // empty items are refused below
     if (item == "inf") {
       rates.push_back(std::numeric_limits<double>::infinity());
       continue;

@@ -4,10 +4,7 @@
 //       --iterations decode -o /tmp/pipeline.json
 // H100 and H200 (132 SMs) split into 15 equal groups of 8 SMs and 12 over, so the partitions' SM
 // counts add up to at most 120 (plus the 12 with --remainder attn).
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 
@@ -38,10 +35,7 @@ int run_schedule(const ScheduleOptions& o) {
   sp.attn_remainder = o.remainder == "attn";
   sp.iterations = engine::schedule_iterations_from_name(o.iterations);
   const engine::PipelineSchedule s = engine::make_schedule(sp, o.layers);
-  std::ofstream f(o.output);
-  NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << o.output;
-  f << s.to_json().dump() << "\n";
-  NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << o.output;
+  engine::write_schedule_file(s, o.output);
   std::printf("%s: %s, %zu nodes\n", o.output.c_str(), s.name.c_str(), s.nodes.size());
   return 0;
 }

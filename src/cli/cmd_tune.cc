@@ -133,11 +133,7 @@ int run_tune(const TuneOptions& o) {
     const engine::PipelineSchedule s = engine::make_schedule(sp, static_cast<int32_t>(layers));
     nlohmann::json r;
     try {
-      {
-        std::ofstream f(tmp.path);
-        f << s.to_json().dump() << "\n";
-        NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << tmp.path.string();
-      }
+      engine::write_schedule_file(s, tmp.path.string());
       int64_t unused = 0;
       r = measure(o, lengths, tmp.path.string(), &unused);
     } catch (const std::exception& e) {  // e.g. partitions the device cannot make: reported, not fatal
@@ -159,11 +155,7 @@ int run_tune(const TuneOptions& o) {
 
   res["best"] = best.name;
   res["best_gain_vs_sequential"] = best_tps / base_tps;
-  {
-    std::ofstream f(o.output);
-    f << best.to_json().dump() << "\n";
-    NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << o.output;
-  }
+  engine::write_schedule_file(best, o.output);
   res["output"] = o.output;
   const std::string text = res.dump(2);
   std::printf("%s\n", text.c_str());

@@ -2,9 +2,6 @@
 #include "engine/cuda_engine.h"
 
 #include <algorithm>
-#include <fstream>
-
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -16,22 +13,6 @@
 #include "model/presets.h"
 
 namespace nanoflow::engine {
-namespace {
-
-// A schedule file; validated against the model once its layer count is known.
-PipelineSchedule read_schedule(const std::string& path) {
-  std::ifstream f(path);
-  NF_CHECK_KIND(ErrorKind::kNotFound, f.good()) << "schedule file " << path << " cannot be read";
-  nlohmann::json j;
-  try {
-    f >> j;
-  } catch (const nlohmann::json::exception& e) {
-    NF_THROW(kInvalidInput) << "schedule file " << path << ": " << e.what();
-  }
-  return PipelineSchedule::from_json(j);
-}
-
-}  // namespace
 
 std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const CudaEngineOptions& options,
                                            CudaEngineParts* parts) {
@@ -63,7 +44,7 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   // A schedule's streams become the model's lanes (made before its KV pool is sized).
   PipelineSchedule schedule;
   if (!config.schedule_path.empty()) {
-    schedule = read_schedule(config.schedule_path);
+    schedule = read_schedule_file(config.schedule_path);  // validated once the layer count is known
     try {
       schedule.validate(static_cast<int32_t>(num_layers));
     } catch (const Error& e) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <map>
 #include <tuple>
 
@@ -199,6 +200,26 @@ PipelineSchedule PipelineSchedule::from_json(const nlohmann::json& j) {
   } catch (const nlohmann::json::exception& e) {
     NF_THROW(kInvalidInput) << "bad schedule JSON: " << e.what();
   }
+}
+
+PipelineSchedule read_schedule_file(const std::string& path) {
+  std::ifstream f(path);
+  NF_CHECK_KIND(ErrorKind::kNotFound, f.good()) << "schedule file " << path << " cannot be read";
+  nlohmann::json j;
+  try {
+    f >> j;
+  } catch (const nlohmann::json::exception& e) {
+    NF_THROW(kInvalidInput) << "schedule file " << path << ": " << e.what();
+  }
+  return PipelineSchedule::from_json(j);
+}
+
+void write_schedule_file(const PipelineSchedule& s, const std::string& path) {
+  std::ofstream f(path);
+  NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << path;
+  f << s.to_json().dump() << "\n";
+  f.close();
+  NF_CHECK_INPUT(static_cast<bool>(f)) << "cannot write " << path;
 }
 
 PipelineSchedule sequential_schedule(int32_t num_layers) {

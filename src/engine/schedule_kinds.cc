@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace nanoflow::engine {
 namespace {
@@ -189,13 +190,7 @@ PipelineSchedule make_schedule(const ScheduleSpec& sp, int32_t layers) {
 }
 
 ScheduleSpec parse_schedule_spec(const std::string& text) {
-  std::vector<std::string> parts;
-  size_t begin = 0;
-  while (begin <= text.size()) {
-    const size_t end = std::min(text.find(':', begin), text.size());
-    parts.push_back(text.substr(begin, end - begin));
-    begin = end + 1;
-  }
+  const std::vector<std::string> parts = split_all(text, ':');
   NF_CHECK_INPUT(parts.size() == 1 || (parts.size() >= 3 && parts.size() <= 5))
       << "schedule spec '" << text << "': KIND[:GEMM_SMS:ATTN_SMS[:REMAINDER[:ITERATIONS]]]";
   ScheduleSpec sp;

@@ -10,6 +10,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/mmap.h"
+#include "core/strings.h"
 #include "core/tensor.h"
 
 namespace nanoflow {
@@ -34,6 +35,16 @@ TEST(Check, ThrowsWithValues) {
     EXPECT_EQ(std::string(e.what()).rfind("bad 1", 0), 0u) << e.what();
   }
   EXPECT_NO_THROW(NF_CHECK(1 + 1 == 2) << "never");
+}
+
+TEST(Strings, SplitAllKeepsEmptyItems) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(split_all("a,b,c", ','), (V{"a", "b", "c"}));
+  EXPECT_EQ(split_all("4,", ','), (V{"4", ""}));
+  EXPECT_EQ(split_all(",4", ','), (V{"", "4"}));
+  EXPECT_EQ(split_all("a::b", ':'), (V{"a", "", "b"}));
+  EXPECT_EQ(split_all("", ','), (V{""}));
+  EXPECT_EQ(split_all("inf", ','), (V{"inf"}));
 }
 
 TEST(Checked, Overflow) {

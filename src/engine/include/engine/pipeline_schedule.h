@@ -74,6 +74,11 @@ struct PipelineSchedule {
   static PipelineSchedule from_json(const nlohmann::json& j);
 };
 
+// A schedule file (JSON): kNotFound when it cannot be read, kInvalidInput when it is not a schedule;
+// validated against a model separately (validate). Writing throws kInvalidInput when it fails.
+PipelineSchedule read_schedule_file(const std::string& path);
+void write_schedule_file(const PipelineSchedule& s, const std::string& path);
+
 // The sequential schedule: one nano-batch, one stream, every op after the previous one.
 PipelineSchedule sequential_schedule(int32_t num_layers);
 
