@@ -80,6 +80,9 @@ void add_workload_options(CLI::App* sub, WorkloadOptions* o) {
                   "cap the GPU's used memory at this fraction when sizing the KV pool (0 = off)");
   sub->add_option("--cuda-graphs", o->cuda_graphs,
                   "decode-only iterations as CUDA graphs per batch bucket, on | off (default on)");
+  sub->add_option("--numerics", o->numerics,
+                  "CUDA: fast (default) | transformers (round where transformers' eager bf16 forward rounds; slower)")
+      ->check(CLI::IsMember({"fast", "transformers"}));
   sub->add_option("--schedule", o->schedule, "CUDA: pipeline schedule JSON (nanoflow schedule / tune); default the sequential one");
   sub->add_option("--temperature", o->temperature, "0 = greedy");
   sub->add_option("--seed", o->seed, "prompt and sampling seed");
@@ -137,6 +140,7 @@ BenchEngine make_bench_engine(const WorkloadOptions& o) {
     co.kv_margin_bytes = static_cast<size_t>(o.kv_margin_gib * (1 << 30));
     co.num_layers_override = o.num_layers;
     co.cuda_graphs = o.cuda_graphs;
+    co.transformers_numerics = o.numerics == "transformers";
     engine::CudaEngineParts parts;
     b.engine = engine::create_cuda_engine(ec, co, &parts);
     b.cuda_model = parts.model;

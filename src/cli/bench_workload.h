@@ -39,6 +39,7 @@ struct WorkloadOptions {
   double kv_margin_gib = 1.0;
   double gpu_memory_utilization = 0.0;  // EngineConfig::gpu_memory_utilization
   bool cuda_graphs = true;      // decode-only iterations through CUDA graphs (CudaExecutorOptions)
+  std::string numerics = "fast";  // fast | transformers (CudaModelOptions::transformers_numerics)
   std::string schedule;         // EngineConfig::schedule_path
   double temperature = 0.0;
   uint64_t seed = 0;

@@ -148,6 +148,7 @@ int run_throughput(const ThroughputOptions& o) {
     res["gpu_busy_fraction"] = (gpu1.gpu_ms - gpu0.gpu_ms) / (wall * 1e3);
     res["host_sampled_iterations"] = gpu1.host_sampled_iterations - gpu0.host_sampled_iterations;
     res["cuda_graphs"] = o.cuda_graphs;
+    res["numerics"] = o.numerics;
     res["graph_replays"] = gpu1.graph_replays - gpu0.graph_replays;
     res["eager_iterations"] = gpu1.eager_iterations - gpu0.eager_iterations;
     res["scheduled_iterations"] = gpu1.scheduled_iterations - gpu0.scheduled_iterations;

@@ -1,6 +1,6 @@
 // `nanoflow dump-logits` (hidden): for checks against transformers on real-shaped random models
 // (tools/peers/hf_real_shape_check.py). For every prompt of a JSON file {"prompts": [[ids], ...]}:
-// the f32 logits after the whole prompt (one row per prompt, written raw to --out-logits) and the
+// the logits (f32 holding bf16 values, as transformers' LM head gives them) after the whole prompt (one row per prompt, written raw to --out-logits) and the
 // greedy continuation of --new-tokens tokens (JSON to --out-json). All prompts run together, as one
 // batch per step (prefill, then one decode token each).
 //   nanoflow dump-logits --model DIR --prompts p.json --new-tokens 64 --out-logits l.bin --out-json g.json
@@ -33,6 +33,7 @@ struct DumpLogitsOptions {
   std::string out_logits;
   std::string out_json;
   int threads = 0;
+  std::string numerics = "fast";
 };
 
 int run_dump_logits(const DumpLogitsOptions& o) {
@@ -56,6 +57,7 @@ int run_dump_logits(const DumpLogitsOptions& o) {
     co.max_sampled = static_cast<int32_t>(prompts.size());
     co.num_kv_pages = pages + 1;
     co.autotune_gemms = false;
+    co.transformers_numerics = o.numerics == "transformers";
     model = CudaModel::load(o.model, co);
 #else
     NF_THROW(kUnsupported) << "this build has no CUDA backend";
@@ -115,6 +117,8 @@ NF_REGISTER_COMMAND(dump_logits_cmd, "dump-logits", "",  // empty help: hidden f
                       sub->add_option("--out-logits", o->out_logits, "raw f32 [prompts, vocab]");
                       sub->add_option("--out-json", o->out_json, "greedy continuations (default stdout)");
                       sub->add_option("--threads", o->threads, "CPU backend threads");
+                      sub->add_option("--numerics", o->numerics, "CUDA: fast | transformers")
+                          ->check(CLI::IsMember({"fast", "transformers"}));
                       return [o]() { return run_dump_logits(*o); };
                     });
 

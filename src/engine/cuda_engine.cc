@@ -41,6 +41,7 @@ std::unique_ptr<Engine> create_cuda_engine(const EngineConfig& config, const Cud
   mo.gpu_memory_utilization = config.gpu_memory_utilization;
   mo.num_layers_override = options.num_layers_override;
   mo.autotune_gemms = options.autotune_gemms;
+  mo.transformers_numerics = options.transformers_numerics;
   // A schedule's streams become the model's lanes (made before its KV pool is sized).
   PipelineSchedule schedule;
   if (!config.schedule_path.empty()) {

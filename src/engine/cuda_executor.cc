@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "engine/sampler.h"
 #include "kernels/cuda/sampling.h"
@@ -183,6 +184,7 @@ void CudaExecutor::launch(StepInput step) {
       sp.logits = model_.logits_device();
       sp.rows = static_cast<int>(R);
       sp.vocab = vocab_;
+      sp.round_bf16 = true;  // a bf16 model's logits, as transformers and vLLM sample from them
       sp.temperature = reinterpret_cast<const float*>(P(L.temperature));
       sp.top_k = reinterpret_cast<const int32_t*>(P(L.top_k));
       sp.top_p = reinterpret_cast<const float*>(P(L.top_p));
@@ -238,6 +240,7 @@ void CudaExecutor::sample_on_host(InFlight& f, const CudaPlanShape& sh) {
   NF_CUDA_CHECK(cudaMemcpyAsync(host_logits_.data(), model_.logits_device(), host_logits_.size() * 4,
                                 cudaMemcpyDeviceToHost, s)) << "logits download";
   NF_CUDA_CHECK(cudaStreamSynchronize(s)) << "host sampling";
+  for (float& l : host_logits_) l = bf16_to_f32(f32_to_bf16(l));  // as the GPU sampler (round_bf16)
   for (auto& g : in_flight_) absorb(g);  // every earlier iteration is complete now
   ++stats_.host_sampled_iterations;
   const size_t R0 = static_cast<size_t>(f.k) * model_.layout().max_sampled;

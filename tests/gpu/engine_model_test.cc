@@ -140,6 +140,31 @@ TEST_P(GpuTinyGolden, ChunkedPrefillAndDecodeAgree) {
   }
 }
 
+// --numerics transformers (attention with bf16 scores and probabilities, un-fused residual adds)
+// against the goldens and against the fast path: both are bf16 forwards of the same model.
+TEST_P(GpuTinyGolden, TransformersNumericsMatchGoldensAndFastPath) {
+  const auto g = golden::read_golden(golden_dir(GetParam()));
+  static std::map<std::string, std::unique_ptr<CudaModel>> cache;
+  auto& tm = cache[GetParam()];
+  if (!tm) {
+    CudaModelOptions o = small_options();
+    o.transformers_numerics = true;
+    tm = CudaModel::load(golden_dir(GetParam()), o);
+  }
+  Model& fast = gpu_model(golden_dir(GetParam()));
+  for (size_t i = 0; i < g.prompts.size(); ++i) {
+    const auto got = golden::all_logits(*tm, g.prompts[i], 0);
+    const double e = rel_err(got, g.logits.at("prompt" + std::to_string(i)).data);
+    const double ef = rel_err(got, golden::all_logits(fast, g.prompts[i], 0));
+    std::printf("%s prompt %zu (transformers numerics): rel err vs transformers f32 %.3g, vs fast path %.3g\n",
+                GetParam(), i, e, ef);
+    EXPECT_LT(e, 3e-2) << GetParam() << " prompt " << i;
+    EXPECT_LT(ef, 3e-2) << GetParam() << " prompt " << i;
+  }
+  auto cpu = Model::load_cpu(golden_dir(GetParam()), {.num_threads = 2, .num_kv_pages = 64});
+  check_greedy_up_to_near_ties(*tm, *cpu, g, std::string(GetParam()) + " (transformers numerics)");
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, GpuTinyGolden, ::testing::ValuesIn(kArchs));
 
 // SmolLM2-135M-Instruct Q4_1 GGUF (real weights): greedy tokens as transformers made them, up to

@@ -116,6 +116,27 @@ TEST(GpuOps, AddBias) {
   }
 }
 
+TEST(GpuOps, AddRoundsOnce) {
+  NF_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(6);
+  const int64_t n = 8 * 1000;
+  auto x = random_bf16_values(size_t(n), rng, -4, 4);
+  auto y = random_bf16_values(size_t(n), rng, -0.1f, 0.1f);
+  auto dx = upload_bf16(x), dy = upload_bf16(y);
+  cuda::AddParams p;
+  p.x = dx.as<bf16>();
+  p.y = dy.as<bf16>();
+  p.n = n;
+  cuda::add(p, nullptr);
+  sync();
+  const auto got = download_bf16(dx, x.size());
+  size_t exact = 0;
+  for (size_t i = 0; i < x.size(); ++i) exact += got[i] == round_bf16(x[i] + y[i]) ? 1 : 0;
+  EXPECT_EQ(exact, x.size()) << "x + y rounded once to bf16, element for element";
+  p.n = 12;  // not a multiple of 8
+  EXPECT_THROW(cuda::add(p, nullptr), Error);
+}
+
 TEST(GpuOps, Embedding) {
   NF_SKIP_WITHOUT_GPU();
   std::mt19937 rng(5);

@@ -16,7 +16,9 @@
 #   decode-only iterations (runs 19-20 of RESULTS.md);
 #   mode serving: `nanoflow bench serving` (Poisson arrivals, TTFT/TPOT) on the Splitwise trace;
 #   mode power: SM clock and power (nvidia-smi) during 1024/512 sequential and overlapped;
-#   mode tune: `nanoflow tune` (sequential vs the pipeline) on a short 512/1024 workload.
+#   mode tune: `nanoflow tune` (sequential vs the pipeline) on a short 512/1024 workload;
+#   mode exact / exact2: greedy agreement with transformers bf16 in both --numerics modes (tiny
+#   goldens, Llama-3-8B, Qwen2-7B / Mixtral 4 layers) and the throughput cost of --numerics transformers.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
 set -u
 C=$(cd "${1:?carry dir}" && pwd)
@@ -104,7 +106,26 @@ serving() {  # name timeout args... (nanoflow bench serving)
   grep -E "^rate " "$LOG" | tail -n 8
 }
 
-if [ "$MODE" = tune ]; then
+if [ "$MODE" = exact ] || [ "$MODE" = exact2 ]; then
+  # Greedy agreement with transformers bf16 (issue 8): both numerics modes of ours on the tiny golden
+  # models (transformers bf16 on the same folders) and on the real shapes (initializer_range 0.006);
+  # exact2: Mixtral (4 layers) and the throughput cost of --numerics transformers (512/512).
+  if [ "$MODE" = exact ]; then
+    say "tiny goldens vs transformers bf16"
+    PYTHONUNBUFFERED=1 timeout 150 python3 tools/peers/hf_tiny_greedy_check.py --nanoflow "$C/bin/nanoflow" \
+      --golden-root tests/data/golden --work-dir /tmp/tiny --numerics fast,transformers --output-json "$OUT/tiny.json" \
+      >>"$LOG" 2>&1
+    echo "tiny rc=$?" | tee -a "$LOG"
+    real llama3_8b_std006 200 Meta-Llama-3-8B-Instruct --init-std 0.006 --numerics transformers,fast
+    real qwen2_7b_std006 200 Qwen2-7B-Instruct --init-std 0.006 --numerics transformers,fast
+  else
+    real mixtral_4l_std006 200 Mixtral-8x7B-Instruct-v0.1 --num-layers 4 --init-std 0.006 --numerics transformers,fast
+    W="--input-len 512 --output-len 512 --num-prompts 400 --max-running 512"
+    ours num_fast_512_512 90 $W
+    ours num_transformers_512_512 150 $W --numerics transformers
+  fi
+  grep -E "^  ours \(|identical to transformers bf16|transformers bf16 vs the f32|rc=" "$LOG"
+elif [ "$MODE" = tune ]; then
   # `nanoflow tune` on a short decode-heavy workload: the sequential baseline and the pipeline.
   say "tune"
   timeout 150 "$C/bin/nanoflow" tune --model preset:llama3-8b --input-len 512 --output-len 1024 --num-prompts 120 \

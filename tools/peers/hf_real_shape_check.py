@@ -93,6 +93,9 @@ def main():
     ap.add_argument("--peer-sdpa", action="store_true",
                     help="also run transformers with sdpa attention on the same weights")
     ap.add_argument("--skip-nanoflow", action="store_true", help="transformers' runs only")
+    ap.add_argument("--numerics", default="fast",
+                    help="comma-separated `nanoflow dump-logits --numerics` values to run (fast, transformers); "
+                         "the first is the headline, every one is reported")
     ap.add_argument("--init-std", type=float, default=0.0,
                     help="> 0: initializer_range for transformers' init (default: the config's, 0.02); "
                          "0.006 makes the random model far less chaotic (init_conditioning_experiment.py)")
@@ -124,13 +127,19 @@ def main():
         json.dump({"prompts": ids.tolist()}, f)
     torch.backends.cuda.matmul.allow_tf32 = False  # the f32 reference is plain f32
     torch.backends.cudnn.allow_tf32 = False
+    # bf16 GEMMs with f32 split-K reductions only (torch allows bf16 partial sums by default): every
+    # output one f32 sum rounded once, the reference's best accuracy.
+    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
 
     def run_hf(m):
         with torch.no_grad():
             dev_ids = ids.to(a.device)
             logits = m(dev_ids).logits[:, -1, :].float().cpu().numpy()
+            # No end-of-sequence token: generation runs the full length without suppressing any
+            # logit (min_new_tokens would mask EOS, which nanoflow's greedy loop does not).
+            m.generation_config.eos_token_id = None
             out = m.generate(dev_ids, attention_mask=torch.ones_like(dev_ids), max_new_tokens=a.new_tokens,
-                             min_new_tokens=a.new_tokens, do_sample=False, pad_token_id=0)
+                             do_sample=False, pad_token_id=0)
         return logits, out[:, a.prompt_len:].cpu().tolist()
 
     # transformers in the chosen dtype (what users run), then the same weights upcast to f32: the
@@ -154,15 +163,22 @@ def main():
         torch.cuda.empty_cache()
     t1 = time.time()
     ours_logits, ours_greedy, t_ours = None, None, None
+    numerics = [n for n in a.numerics.split(",") if n]
+    ours_runs = {}
     if not a.skip_nanoflow:
-        ours_bin = os.path.join(a.work_dir, "ours.bin")
-        ours_json = os.path.join(a.work_dir, "ours.json")
-        subprocess.run([a.nanoflow, "dump-logits", "--model", model_dir, "--backend", a.backend, "--prompts",
-                        os.path.join(a.work_dir, "prompts.json"), "--new-tokens", str(a.new_tokens),
-                        "--out-logits", ours_bin, "--out-json", ours_json], check=True)
-        t_ours = time.time() - t1
-        ours_logits = np.fromfile(ours_bin, dtype=np.float32).reshape(a.num_prompts, vocab)
-        ours_greedy = json.load(open(ours_json))["greedy"]
+        for num in numerics:
+            ours_bin = os.path.join(a.work_dir, f"ours_{num}.bin")
+            ours_json = os.path.join(a.work_dir, f"ours_{num}.json")
+            tn = time.time()
+            cmd = [a.nanoflow, "dump-logits", "--model", model_dir, "--backend", a.backend, "--prompts",
+                   os.path.join(a.work_dir, "prompts.json"), "--new-tokens", str(a.new_tokens),
+                   "--out-logits", ours_bin, "--out-json", ours_json]
+            if a.backend == "cuda":
+                cmd += ["--numerics", num]
+            subprocess.run(cmd, check=True)
+            ours_runs[num] = (np.fromfile(ours_bin, dtype=np.float32).reshape(a.num_prompts, vocab),
+                              json.load(open(ours_json))["greedy"], time.time() - tn)
+        ours_logits, ours_greedy, t_ours = ours_runs[numerics[0]]
 
     def rel_err(x, y):
         if x is None or y is None:
@@ -198,11 +214,36 @@ def main():
                     "row_std": float(row.std()),
                 })
     gaps = [d["gap_in_ref_logits"] / d["row_std"] for d in divergences if d["row_std"] > 0]
+
+    # Every numerics mode against transformers in --dtype: identical continuations, and at each
+    # divergence transformers' own (bf16) logits there: gap 0 is an exact tie in its bf16 logits
+    # (torch.argmax takes the lower id), a small gap a near-tie.
+    per_numerics = {}
+    hf_model = None
+    for num, (lg, gr, tn) in ours_runs.items():
+        divs = []
+        for i in [i for i in range(a.num_prompts) if gr[i] != hf_greedy[i]]:
+            if hf_model is None:
+                hf_model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=dtype,
+                                                                attn_implementation="eager").to(a.device)
+                hf_model.eval()
+            d = next(k for k in range(a.new_tokens) if gr[i][k] != hf_greedy[i][k])
+            prefix = ids[i].tolist() + hf_greedy[i][:d]
+            with torch.no_grad():
+                row = hf_model(torch.tensor([prefix], device=a.device)).logits[0, -1].float().cpu().numpy()
+            divs.append({"prompt": i, "at": d, "hf_token": hf_greedy[i][d], "our_token": gr[i][d],
+                         "gap_in_hf_logits": float(row[hf_greedy[i][d]] - row[gr[i][d]]),
+                         "row_std": float(row.std())})
+        per_numerics[num] = {"logits_vs_hf": rel_err(lg, hf_logits), "logits_vs_f32": rel_err(lg, ref_logits),
+                             "greedy_identical_vs_hf": same(gr, hf_greedy),
+                             "greedy_identical_vs_f32": same(gr, ref_greedy),
+                             "divergences_vs_hf": divs, "seconds": tn}
     res = {
         "check": "nanoflow vs transformers, random weights, real shape",
         "transformers": transformers.__version__, "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu",
         "config_dir": a.config_dir, "num_layers": cfg.num_hidden_layers, "dtype": a.dtype,
+        "allow_bf16_reduced_precision_reduction": False,
         "init": a.init, "initializer_range": cfg.initializer_range, "real_num_layers": real_layers, "scaled_tensors": scaled_tensors,
         "residual_output_scale": 1.0 / math.sqrt(2 * real_layers) if a.init == "scaled" else 1.0,
         "backend": a.backend, "num_prompts": a.num_prompts, "prompt_len": a.prompt_len, "new_tokens": a.new_tokens,
@@ -224,6 +265,7 @@ def main():
         "greedy_identical_sdpa_vs_f32": same(sdpa_greedy, ref_greedy),
         "divergence_gap_over_row_std_max": max(gaps) if gaps else None,
         "hf_s": t_hf, "ours_s": t_ours,
+        "numerics": numerics, "per_numerics": per_numerics,
     }
     print(json.dumps(res, indent=2))
 
@@ -240,6 +282,10 @@ def main():
     if a.peer_sdpa:
         print(f"  hf sdpa vs eager   {fmt(res['sdpa_vs_eager'])}  {cnt(res['greedy_identical_sdpa_vs_eager'])}")
         print(f"  hf sdpa vs f32     {fmt(res['sdpa_vs_f32'])}  {cnt(res['greedy_identical_sdpa_vs_f32'])}")
+    for num, r in per_numerics.items():
+        print(f"  ours ({num}) vs hf {a.dtype}: {fmt(r['logits_vs_hf'])}  {cnt(r['greedy_identical_vs_hf'])}; "
+              f"vs f32 {cnt(r['greedy_identical_vs_f32'])}; divergences at hf-logit gaps "
+              f"{[round(d['gap_in_hf_logits'] / max(d['row_std'], 1e-30), 4) for d in r['divergences_vs_hf']]} row std")
     if a.output_json:
         with open(a.output_json, "w") as f:
             json.dump(res, f, indent=2)

@@ -28,6 +28,16 @@ void add_bias(const AddBiasParams& p, cudaStream_t stream) {
   NF_CUDA_CHECK(launch_add_bias(p, stream)) << "add_bias";
 }
 
+void add(const AddParams& p, cudaStream_t stream) {
+  NF_CHECK_INPUT(p.n >= 0 && p.n % 8 == 0) << "add n=" << p.n << " (multiple of 8)";
+  NF_CHECK_INPUT(p.cta_budget >= 0) << "cta_budget " << p.cta_budget;
+  NF_CHECK_PTR(p.x);
+  NF_CHECK_PTR(p.y);
+  NF_CHECK_ALIGNED(p.x);
+  NF_CHECK_ALIGNED(p.y);
+  NF_CUDA_CHECK(launch_add(p, stream)) << "add";
+}
+
 void embedding(const EmbeddingParams& p, cudaStream_t stream) {
   NF_CHECK_INPUT(p.tokens >= 0 && p.vocab > 0 && p.hidden > 0 && p.hidden % 8 == 0)
       << "embedding tokens=" << p.tokens << " vocab=" << p.vocab << " hidden=" << p.hidden;

@@ -1,4 +1,5 @@
-// SiLU*mul, bias add, embedding gather: grid-stride loops over 16-byte vectors.
+// SiLU*mul, bias add, residual add, embedding gather: grid-stride loops over 16-byte vectors.
+// SiLU*mul rounds as transformers does (bf16(bf16(silu(g)) * u), silu with the accurate expf).
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise.h"
 
@@ -43,7 +44,7 @@ __global__ void silu_mul_kernel(SiluMulParams p) {
         dev::unpack8(g[k], gf);
         dev::unpack8(u[k], uf);
 #pragma unroll
-        for (int j = 0; j < 8; ++j) gf[j] = gf[j] / (1.f + __expf(-gf[j])) * uf[j];
+        for (int j = 0; j < 8; ++j) gf[j] = dev::bf16r(gf[j] / (1.f + expf(-gf[j]))) * uf[j];
         reinterpret_cast<uint4*>(p.out)[i] = dev::pack8(gf);
       }
     }
@@ -61,6 +62,20 @@ __global__ void add_bias_kernel(AddBiasParams p) {
     dev::unpack8(reinterpret_cast<const uint4*>(p.bias)[i % vpr], b);
 #pragma unroll
     for (int j = 0; j < 8; ++j) x[j] += b[j];
+    *xv = dev::pack8(x);
+  }
+}
+
+__global__ void add_kernel(AddParams p) {
+  const int64_t n = p.n / 8;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float x[8], y[8];
+    uint4* xv = reinterpret_cast<uint4*>(p.x) + i;
+    dev::unpack8(*xv, x);
+    dev::unpack8(reinterpret_cast<const uint4*>(p.y)[i], y);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) x[j] += y[j];
     *xv = dev::pack8(x);
   }
 }
@@ -106,6 +121,11 @@ cudaError_t launch_add_bias(const AddBiasParams& p, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(p.rows) * (p.cols / 8);
   if (n == 0) return cudaSuccess;
   add_bias_kernel<<<grid_for(n, p.cta_budget), kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+cudaError_t launch_add(const AddParams& p, cudaStream_t stream) {
+  if (p.n == 0) return cudaSuccess;
+  add_kernel<<<grid_for(p.n / 8, p.cta_budget), kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }
 cudaError_t launch_embedding(const EmbeddingParams& p, cudaStream_t stream) {

@@ -96,6 +96,10 @@ struct GemmRunner::Impl {
     int got = 0;
     const size_t ws = workspace.bytes();
     cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    if (st == CUBLAS_STATUS_SUCCESS && cfg.f32_reductions) {
+      const uint32_t mask = CUBLASLT_REDUCTION_SCHEME_INPLACE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &mask, sizeof mask);
+    }
     if (st == CUBLAS_STATUS_SUCCESS) {
       st = cublasLtMatmulAlgoGetHeuristic(handle, pr.desc, pr.a, pr.b, pr.c, pr.c, pref,
                                           static_cast<int>(res.size()), res.data(), &got);

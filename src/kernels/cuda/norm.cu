@@ -1,5 +1,6 @@
 // RMSNorm (+ fused residual add, + optional row gather). One CTA per output row; each thread keeps
-// up to kVecs 16-byte vectors of the row in registers, so the row is read once.
+// up to kVecs 16-byte vectors of the row in registers, so the row is read once. Rounding as
+// transformers' LlamaRMSNorm: bf16(bf16(x * rsqrt(mean(x^2) + eps)) * weight).
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm.h"
 
@@ -42,7 +43,8 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
     }
   }
   ss = dev::block_sum(ss, scratch);
-  const float inv = rsqrtf(ss / static_cast<float>(p.hidden) + p.eps);
+  // mean = sum * (1/n), as torch's mean reduction computes it
+  const float inv = rsqrtf(ss * (1.0f / static_cast<float>(p.hidden)) + p.eps);
   const uint4* w = reinterpret_cast<const uint4*>(p.weight);
   uint4* out = reinterpret_cast<uint4*>(p.out + static_cast<size_t>(row) * p.hidden);
 #pragma unroll
@@ -52,7 +54,7 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
       float wf[8];
       dev::unpack8(w[i], wf);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) v[k][j] = v[k][j] * inv * wf[j];
+      for (int j = 0; j < 8; ++j) v[k][j] = dev::bf16r(v[k][j] * inv) * wf[j];  // as transformers rounds
       out[i] = dev::pack8(v[k]);
     }
   }

@@ -32,6 +32,13 @@ void rope_kv(const RopeKvParams& p, cudaStream_t stream) {
   NF_CUDA_CHECK(launch_rope_kv(p, stream)) << "rope_kv tokens=" << p.tokens;
 }
 
+void rope_inv_freq_on_device(double theta, int head_dim, float* out, cudaStream_t stream) {
+  NF_CHECK_INPUT(head_dim > 0 && head_dim % 2 == 0) << "rope head_dim " << head_dim;
+  NF_CHECK_INPUT(theta > 1.0) << "rope theta " << theta;
+  NF_CHECK_PTR(out);
+  NF_CUDA_CHECK(launch_rope_inv_freq(static_cast<float>(theta), head_dim, out, stream)) << "rope_inv_freq";
+}
+
 std::vector<float> rope_inv_freq(const RopeFreqConfig& c) {
   NF_CHECK_INPUT(c.head_dim > 0 && c.head_dim % 2 == 0) << "rope head_dim " << c.head_dim;
   NF_CHECK_INPUT(c.theta > 1.0) << "rope theta " << c.theta;

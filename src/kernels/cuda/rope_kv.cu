@@ -26,6 +26,25 @@ __device__ __forceinline__ int64_t cache_row(const RopeKvParams& p, int t, int h
   return ((static_cast<int64_t>(page) * 16 + pos % 16) * p.hkv + head) * p.head_dim;
 }
 
+// cos and sin of the angle, rounded to bf16 as transformers hands them to apply_rotary_pos_emb.
+__device__ __forceinline__ void rope_cos_sin(float angle, float* sn, float* cs) {
+  sincosf(angle, sn, cs);
+  *sn = dev::bf16r(*sn);
+  *cs = dev::bf16r(*cs);
+}
+// (x, y) -> (x*cos - y*sin, y*cos + x*sin) with transformers' bf16 rounding of every product and
+// sum (q * cos + rotate_half(q) * sin on bf16 tensors); the caller's pack rounds the sums.
+__device__ __forceinline__ void rotate(float& x, float& y, float cs, float sn) {
+  const float x0 = x;
+  x = dev::bf16r(x0 * cs) - dev::bf16r(y * sn);
+  y = dev::bf16r(y * cs) + dev::bf16r(x0 * sn);
+}
+
+__global__ void rope_inv_freq_kernel(float theta, int head_dim, float* out) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < head_dim / 2) out[i] = 1.0f / powf(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+}
+
 // Rotation work unit: 16 bytes of each rotated operand. Half-split: x[8u .. 8u+8) with
 // x[d/2 + 8u ..) (8 pairs); interleaved: x[8u .. 8u+8) (4 adjacent pairs).
 __device__ __forceinline__ int rot_units_per_head(const RopeKvParams& p) {
@@ -68,19 +87,15 @@ __global__ void rope_kv_kernel(RopeKvParams p) {
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           float sn, cs;
-          sincosf(pos * p.inv_freq[4 * u + j], &sn, &cs);
-          const float x = a[2 * j], y = a[2 * j + 1];
-          a[2 * j] = x * cs - y * sn;
-          a[2 * j + 1] = y * cs + x * sn;
+          rope_cos_sin(pos * p.inv_freq[4 * u + j], &sn, &cs);
+          rotate(a[2 * j], a[2 * j + 1], cs, sn);
         }
       } else {
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
           float sn, cs;
-          sincosf(pos * p.inv_freq[8 * u + j], &sn, &cs);
-          const float x = a[j], y = b[j];
-          a[j] = x * cs - y * sn;
-          b[j] = y * cs + x * sn;
+          rope_cos_sin(pos * p.inv_freq[8 * u + j], &sn, &cs);
+          rotate(a[j], b[j], cs, sn);
         }
       }
       __nv_bfloat16* dst = head < p.hq ? p.q_out + (static_cast<int64_t>(t) * p.hq + head) * p.head_dim
@@ -108,6 +123,11 @@ __global__ void rope_kv_kernel(RopeKvParams p) {
 }
 
 }  // namespace
+
+cudaError_t launch_rope_inv_freq(float theta, int head_dim, float* out, cudaStream_t stream) {
+  rope_inv_freq_kernel<<<(head_dim / 2 + 127) / 128, 128, 0, stream>>>(theta, head_dim, out);
+  return cudaGetLastError();
+}
 
 cudaError_t launch_rope_kv(const RopeKvParams& p, cudaStream_t stream) {
   const int upr = p.interleaved ? p.head_dim / 8 : p.head_dim / 16;

@@ -117,10 +117,14 @@ __global__ void __launch_bounds__(kThreads) sampling_kernel(SamplingParams p) {
   float* row = p.logits + static_cast<int64_t>(r) * p.vocab;
   const int n = p.vocab;
 
+  // 0. The logits rounded to bf16 in place, as the model dtype's LM head gives them in transformers
+  // and vLLM (greedy then takes the lowest id among equal bf16 values, as torch.argmax does).
   // 1. Raw log-probs (before penalties, as vLLM reports them): log-sum-exp and the top entries.
   ArgMax best{-INFINITY, 0x7fffffff};
   for (int i = threadIdx.x; i < n; i += kThreads) {
-    const ArgMax c{row[i], i};
+    const float l = p.round_bf16 ? dev::bf16r(row[i]) : row[i];
+    if (p.round_bf16) row[i] = l;
+    const ArgMax c{l, i};
     if (before(c, best)) best = c;
   }
   best = block_argmax(best, ascratch);

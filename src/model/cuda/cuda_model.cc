@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "core/checked.h"
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "cuda_weights.h"
@@ -89,7 +90,8 @@ class CudaModelImpl final : public CudaModel {
         << ") and intermediate (" << cfg_.intermediate_size << ") sizes that are multiples of 8";
     NF_CHECK_INPUT(cfg_.num_experts <= 64) << "experts " << cfg_.num_experts << " (at most 64)";
     const int64_t hd = cfg_.head_dim;
-    tuned_attention_ = (hd == 64 || hd == 128) && cfg_.num_heads / cfg_.num_kv_heads <= 8;
+    tuned_attention_ = (hd == 64 || hd == 128) && cfg_.num_heads / cfg_.num_kv_heads <= 8 &&
+                       !opt_.transformers_numerics;
     NF_CHECK_INPUT(tuned_attention_ || hd <= 256) << "head_dim " << hd << " unsupported";
     max_model_len_ = opt_.max_model_len > 0 ? opt_.max_model_len
                                             : static_cast<int32_t>(std::min<int64_t>(cfg_.max_position_embeddings, 1 << 20));
@@ -132,9 +134,14 @@ class CudaModelImpl final : public CudaModel {
     const std::vector<float> inv = cuda::rope_inv_freq(rf);
     inv_freq_ = cuda::DeviceBuffer(inv.size() * 4);
     inv_freq_.upload(inv.data(), inv.size() * 4);
+    if (!rf.llama3) {  // plain RoPE: the GPU's powf, bit-identical to transformers built on the GPU
+      cuda::rope_inv_freq_on_device(rf.theta, rf.head_dim, inv_freq_.as<float>(), nullptr);
+      NF_CUDA_CHECK(cudaDeviceSynchronize()) << "rope inv_freq";
+    }
 
     cuda::GemmConfig gc;
     gc.autotune = opt_.autotune_gemms;
+    gc.f32_reductions = opt_.transformers_numerics;
     gemm_ = std::make_unique<cuda::GemmRunner>(gc);
     prepare_gemms(*gemm_, 0);
     make_lanes(gc);
@@ -261,6 +268,9 @@ class CudaModelImpl final : public CudaModel {
           << "logits download";
     }
     stream_.synchronize();
+    // Rounded to bf16 like the GPU sampler's (sampling.h step 0): what transformers' LM head gives.
+    const size_t nl = un(sh.num_sampled) * un(cfg_.vocab_size);
+    for (size_t i = 0; i < nl; ++i) logits[i] = bf16_to_f32(f32_to_bf16(logits[i]));
   }
 
   void copy_page(int32_t src, int32_t dst) override {
@@ -284,7 +294,8 @@ class CudaModelImpl final : public CudaModel {
 
   void forward_op(ForwardOp op, int32_t layer, const NanoBatchRange& r, int32_t lane, const CudaPlanShape& sh) override {
     NF_CHECK_KIND(ErrorKind::kUnsupported, tuned_attention_)
-        << "nano-batch forwards need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8)";
+        << "nano-batch forwards need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8, not "
+           "transformers numerics)";
     NF_CHECK(lane >= 0 && lane < static_cast<int32_t>(lanes_.size())) << "lane " << lane << " of " << lanes_.size();
     const bool once = op == ForwardOp::kEmbed || op == ForwardOp::kLmHead || op == ForwardOp::kSample;
     NF_CHECK(once ? layer == -1 : (layer >= 0 && layer < cfg_.num_layers)) << "op " << static_cast<int>(op) << " layer " << layer;
@@ -429,21 +440,37 @@ class CudaModelImpl final : public CudaModel {
       return;
     }
     const CudaLayer& L = w_.layers[un(l)];
-    auto gemm = [&](const bf16* x, const bf16* w, void* y, int nn, int k, bool acc) {
-      lane_gemm(lane, gemm_params(x, w, y, n, nn, k, acc));
+    auto gemm = [&](const bf16* x, const bf16* w, void* y, int nn, int k, bool acc, const bf16* bias = nullptr) {
+      cuda::GemmParams g = gemm_params(x, w, y, n, nn, k, acc);
+      g.bias = bias;
+      lane_gemm(lane, g);
+    };
+    // Residual-output projections: fused into the GEMM (one rounding of residual + product), or,
+    // with transformers numerics, rounded product then a bf16 add (two roundings, as transformers).
+    auto residual_gemm = [&](const bf16* x, const bf16* w, int k) {
+      if (!opt_.transformers_numerics) {
+        gemm(x, w, ws_.x + t0 * un(h), h, k, true);
+        return;
+      }
+      gemm(x, w, ws_.xn + t0 * un(h), h, k, false);  // xn is free here (its readers ran)
+      cuda::AddParams ap;
+      ap.x = ws_.x + t0 * un(h);
+      ap.y = ws_.xn + t0 * un(h);
+      ap.n = static_cast<int64_t>(n) * h;
+      cuda::add(ap, s);
     };
     switch (op) {
       case ForwardOp::kAttnNorm:
         norm(L.attn_norm);
         return;
       case ForwardOp::kQkv:
-        gemm(ws_.xn + t0 * un(h), L.qkv, ws_.qkv + t0 * un(qkv_w), qkv_w, h, false);
+        // Qwen2's bias in the GEMM's epilogue: acc + bias rounded once, as transformers' nn.Linear.
+        gemm(ws_.xn + t0 * un(h), L.qkv, ws_.qkv + t0 * un(qkv_w), qkv_w, h, false, L.qkv_bias);
         mark(Op::kQkvGemm, gf * qkv_w * h, 0);
         return;
       case ForwardOp::kRopeKv: {
         cuda::RopeKvParams rp;
         rp.qkv = ws_.qkv;
-        rp.qkv_bias = L.qkv_bias;
         rp.q_out = ws_.q;
         rp.k_cache = reinterpret_cast<bf16*>(k_cache(l));
         rp.v_cache = reinterpret_cast<bf16*>(v_cache(l));
@@ -466,7 +493,7 @@ class CudaModelImpl final : public CudaModel {
         attention(l, r, lane, sh, prof);
         return;
       case ForwardOp::kOProj:
-        gemm(ws_.attn + t0 * un(hq * hd), L.o_proj, ws_.x + t0 * un(h), h, hq * hd, true);
+        residual_gemm(ws_.attn + t0 * un(hq * hd), L.o_proj, hq * hd);
         mark(Op::kOGemm, gf * h * hq * hd, 0);
         return;
       case ForwardOp::kMlpNorm:
@@ -488,7 +515,7 @@ class CudaModelImpl final : public CudaModel {
         return;
       case ForwardOp::kDown:
         if (cfg_.num_experts > 0) return;
-        gemm(ws_.act + t0 * un(inter), L.down, ws_.x + t0 * un(h), h, inter, true);
+        residual_gemm(ws_.act + t0 * un(inter), L.down, inter);
         mark(Op::kDownGemm, gf * h * inter, 0);
         return;
       default:
@@ -529,7 +556,7 @@ class CudaModelImpl final : public CudaModel {
     cudaStream_t s = lane.stream;
     const int hq = static_cast<int>(cfg_.num_heads), hkv = static_cast<int>(cfg_.num_kv_heads),
               hd = static_cast<int>(cfg_.head_dim);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const auto scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));  // transformers' head_dim**-0.5
     const bf16* kc = reinterpret_cast<const bf16*>(k_cache(l));
     const bf16* vc = reinterpret_cast<const bf16*>(v_cache(l));
     if (!tuned_attention_) {  // forward_device only (forward_op refuses): the whole plan
@@ -646,11 +673,14 @@ class CudaModelImpl final : public CudaModel {
     };
     for (int m = 1;; m *= 2) {
       const int mm = std::min(m, opt_.max_batch_tokens);
-      prep(gemm_params(ws_.xn, w, ws_.qkv, mm, q + 2 * kv, h, false));
-      prep(gemm_params(ws_.attn, w, ws_.x, mm, h, q, true));
+      cuda::GemmParams qkv = gemm_params(ws_.xn, w, ws_.qkv, mm, q + 2 * kv, h, false);
+      qkv.bias = w_.layers.empty() ? nullptr : w_.layers[0].qkv_bias;  // the bias epilogue when there is one
+      prep(qkv);
+      const bool fused = !opt_.transformers_numerics;  // residual add in the GEMM, or a separate add
+      prep(gemm_params(ws_.attn, w, fused ? ws_.x : ws_.xn, mm, h, q, fused));
       prep(gemm_params(ws_.xn, w, ws_.gate_up, mm, 2 * inter, h, false));
       if (E == 0) {
-        prep(gemm_params(ws_.act, w, ws_.x, mm, h, inter, true));
+        prep(gemm_params(ws_.act, w, fused ? ws_.x : ws_.xn, mm, h, inter, fused));
       } else {
         prep(gemm_params(ws_.xn, w, ws_.router, mm, static_cast<int>(router_rows(E)), h, false, true));
         prep(gemm_params(ws_.act, w, ws_.ex_y, mm, h, inter, false));
@@ -689,7 +719,8 @@ class CudaModelImpl final : public CudaModel {
     for (int32_t t : opt_.lane_gemm_sm_targets)
       NF_CHECK_INPUT(t >= 0 && t <= info_.sm_count) << "lane GEMM SM target " << t << " (0.." << info_.sm_count << ")";
     NF_CHECK_KIND(ErrorKind::kUnsupported, opt_.lane_sm_counts.empty() || tuned_attention_)
-        << "nano-batch lanes need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8)";
+        << "nano-batch lanes need the tuned attention kernels (head_dim 64/128, hq/hkv <= 8, not "
+           "transformers numerics)";
     // GEMM operands of a nano-batch start at row offsets; the cuBLASLt algorithms are chosen for
     // 256-byte-aligned operands, so every row must be a multiple of 256 bytes (true of Llama-3-8B,
     // Qwen2-7B and the 70B shapes; not of SmolLM2's 576 hidden or an MoE router's few f32 columns).

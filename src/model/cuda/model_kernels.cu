@@ -7,14 +7,37 @@
 namespace nanoflow::model_cuda {
 namespace {
 
+__device__ __forceinline__ float bf16r(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+// Max (is_max) or sum over the CTA; `red` holds 32 floats; every thread gets the result.
+__device__ float block_reduce(float v, float* red, bool is_max) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = is_max ? fmaxf(v, w) : v + w;
+  }
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+  __syncthreads();
+  const int nw = (blockDim.x + 31) >> 5;
+  v = (threadIdx.x & 31) < nw ? red[threadIdx.x & 31] : (is_max ? -INFINITY : 0.f);
+  for (int o = 16; o > 0; o >>= 1) {
+    const float w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = is_max ? fmaxf(v, w) : v + w;
+  }
+  return v;
+}
+
 __global__ void fill_deferred_kernel(int32_t* token_ids, const int32_t* prev, const int32_t* pairs, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) token_ids[pairs[2 * i]] = prev[pairs[2 * i + 1]];
 }
 
 // One CTA per (token, q head). Shared memory: scores [max_kv_len] f32, then q [head_dim] f32.
+// Rounds where transformers' eager attention rounds (model_kernels.h): score = bf16(bf16(q.k) *
+// scale); p = bf16(exp(score - max) / sum) over the whole row; out = bf16(sum_j p_j v_j).
 __global__ void naive_attention_kernel(NaiveAttentionParams p) {
   extern __shared__ float smem[];
+  __shared__ float red[32];
   const int t = blockIdx.x, h = blockIdx.y;
   float* scores = smem;
   float* qf = smem + p.max_kv_len;
@@ -34,31 +57,30 @@ __global__ void naive_attention_kernel(NaiveAttentionParams p) {
     qf[d] = __bfloat162float(p.q[(static_cast<size_t>(t) * p.hq + h) * D + d]);
   __syncthreads();
   const int32_t* pages = p.page_ids + p.page_start[s];
+  auto kv_row = [&](int j) { return ((static_cast<size_t>(pages[j / 16]) * 16 + j % 16) * p.hkv + kvh) * D; };
+  float mx = -INFINITY;
   for (int j = threadIdx.x; j < n; j += blockDim.x) {
-    const size_t row = ((static_cast<size_t>(pages[j / 16]) * 16 + j % 16) * p.hkv + kvh) * D;
+    const __nv_bfloat16* k = p.k_cache + kv_row(j);
     float acc = 0.f;
-    for (int d = 0; d < D; ++d) acc += qf[d] * __bfloat162float(p.k_cache[row + d]);
-    scores[j] = acc * p.scale;
+    for (int d = 0; d < D; ++d) acc += qf[d] * __bfloat162float(k[d]);
+    const float sc = bf16r(bf16r(acc) * p.scale);
+    scores[j] = sc;
+    mx = fmaxf(mx, sc);
   }
-  __syncthreads();
-  __shared__ float red[2];
-  if (threadIdx.x == 0) {
-    float m = -FLT_MAX;
-    for (int j = 0; j < n; ++j) m = fmaxf(m, scores[j]);
-    float sum = 0.f;
-    for (int j = 0; j < n; ++j) sum += __expf(scores[j] - m);
-    red[0] = m;
-    red[1] = sum;
+  mx = block_reduce(mx, red, true);
+  float sum = 0.f;
+  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+    const float e = expf(scores[j] - mx);
+    scores[j] = e;
+    sum += e;
   }
+  sum = block_reduce(sum, red, false);
+  for (int j = threadIdx.x; j < n; j += blockDim.x) scores[j] = bf16r(scores[j] / sum);
   __syncthreads();
-  const float m = red[0], inv = 1.f / red[1];
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
     float acc = 0.f;
-    for (int j = 0; j < n; ++j) {
-      const size_t row = ((static_cast<size_t>(pages[j / 16]) * 16 + j % 16) * p.hkv + kvh) * D;
-      acc += __expf(scores[j] - m) * __bfloat162float(p.v_cache[row + d]);
-    }
-    p.out[(static_cast<size_t>(t) * p.hq + h) * D + d] = __float2bfloat16(acc * inv);
+    for (int j = 0; j < n; ++j) acc += scores[j] * __bfloat162float(p.v_cache[kv_row(j) + d]);
+    p.out[(static_cast<size_t>(t) * p.hq + h) * D + d] = __float2bfloat16(acc);
   }
 }
 
@@ -66,12 +88,15 @@ __global__ void naive_attention_kernel(NaiveAttentionParams p) {
 __global__ void moe_route_kernel(const float* logits, int ld, int tokens, int E, int K, float* w) {
   const int t = blockIdx.x * blockDim.x + threadIdx.x;
   if (t >= tokens) return;
-  const float* l = logits + static_cast<size_t>(t) * ld;
+  // The router's logits rounded to bf16 first: transformers' router is a bf16 nn.Linear whose
+  // output it then softmaxes in f32 (expf, normalized by the sum, as below).
+  float l[64];
+  for (int e = 0; e < E; ++e) l[e] = bf16r(logits[static_cast<size_t>(t) * ld + e]);
   float* o = w + static_cast<size_t>(t) * E;
   float m = -FLT_MAX;
   for (int e = 0; e < E; ++e) m = fmaxf(m, l[e]);
   float sum = 0.f;
-  for (int e = 0; e < E; ++e) sum += __expf(l[e] - m);
+  for (int e = 0; e < E; ++e) sum += expf(l[e] - m);
   uint64_t chosen = 0;
   float kept = 0.f;
   for (int e = 0; e < E; ++e) o[e] = 0.f;
@@ -80,7 +105,7 @@ __global__ void moe_route_kernel(const float* logits, int ld, int tokens, int E,
     for (int e = 0; e < E; ++e)
       if (!((chosen >> e) & 1) && (best < 0 || l[e] > l[best])) best = e;
     chosen |= uint64_t{1} << best;
-    const float pr = __expf(l[best] - m) / sum;
+    const float pr = expf(l[best] - m) / sum;
     o[best] = pr;
     kept += pr;
   }

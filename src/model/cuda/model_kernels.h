@@ -17,8 +17,11 @@ namespace nanoflow::model_cuda {
 cudaError_t launch_fill_deferred(int32_t* token_ids, const int32_t* prev_sampled, const int32_t* pairs, int n,
                                  cudaStream_t s);
 
-// Causal paged attention, any head_dim <= 256 (f32 math, one CTA per (token, q head), scores in
-// shared memory). Slow; for small test models only. Caches [page][16][hkv][head_dim] bf16.
+// Causal paged attention, any head_dim <= 256, one CTA per (token, q head), the row's scores in
+// shared memory (max_kv_len + head_dim floats). Rounds as transformers' eager attention on bf16
+// tensors: scores = bf16(bf16(q.k) * scale), softmax in f32 (expf) normalized and rounded to bf16
+// before the P.V product, output rounded once. Slow; for small test models (head_dim 16) and the
+// transformers-numerics mode. Caches [page][16][hkv][head_dim] bf16.
 struct NaiveAttentionParams {
   const __nv_bfloat16* q = nullptr;        // [tokens, hq, head_dim]
   const __nv_bfloat16* k_cache = nullptr;  // [pages, 16, hkv, head_dim]

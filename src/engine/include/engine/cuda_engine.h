@@ -18,6 +18,7 @@ struct CudaEngineOptions {
   int32_t num_layers_override = 0;    // > 0: first N layers only (quick runs)
   bool autotune_gemms = true;
   bool cuda_graphs = true;            // decode-only iterations as CUDA graphs (CudaExecutorOptions)
+  bool transformers_numerics = false;  // CudaModelOptions::transformers_numerics
 };
 
 // Borrowed views into the engine's parts (benchmarks read their stats). Valid while the engine lives.

@@ -50,6 +50,12 @@ struct CudaModelOptions {
   size_t kv_margin_bytes = size_t{1} << 30;  // left free for the driver, cuBLASLt, graphs, peers
   double gpu_memory_utilization = 0.0;       // > 0: also cap used memory at this fraction (kv_budget.h)
   bool autotune_gemms = true;       // time cuBLASLt candidates per m bucket at start-up
+  // Round where transformers' eager bf16 forward rounds, everywhere: attention scores and
+  // probabilities in bf16 with the softmax normalized before the P·V product (a three-pass paged
+  // attention kernel instead of the flash-style ones), residual adds un-fused from the GEMMs. For
+  // checking against transformers token for token; slower (attention several times, no nano-batch
+  // lanes). Off: the fast kernels, which differ from transformers by bf16 rounding noise only.
+  bool transformers_numerics = false;
   int32_t num_layers_override = 0;  // > 0: keep only the first N layers (reduced models for tests)
   uint64_t preset_seed = 0x6e616e6f666c6f77ull;  // random-weight presets: init seed
   // Streams ("lanes") of a nano-batch pipeline schedule, by SM count: 0 = the whole GPU (a plain

@@ -28,6 +28,11 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
   return v;
 }
 
+// x rounded to the nearest bf16 (ties to even), back in f32: a rounding point of the reference
+// (transformers stores every intermediate tensor in bf16; matching where it rounds keeps the two
+// forwards' results equal up to f32 summation order).
+__device__ __forceinline__ float bf16r(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

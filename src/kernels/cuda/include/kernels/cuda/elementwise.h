@@ -2,7 +2,8 @@
 // by a CTA budget (0 = enough CTAs for every SM several times over), so they can run on an SM share.
 //   silu_mul:  out[t, i] = silu(gate_up[t, i]) * gate_up[t, I + i]   (gate and up projections
 //              concatenated along the output dimension by the gate-up GEMM)
-//   add_bias:  x[t, n] += bias[n]                                      (Qwen2's QKV bias)
+//   add_bias:  x[t, n] += bias[n]
+//   add:       x[i] = bf16(x[i] + y[i])   (an un-fused residual add, as transformers rounds it)
 //   embedding: out[t, :] = table[ids[t], :]; an id outside [0, vocab) gives a zero row and counts
 //              in *bad_ids (ids are validated on the host; this keeps a bad one from reading wild)
 #pragma once
@@ -32,6 +33,15 @@ struct AddBiasParams {
 };
 cudaError_t launch_add_bias(const AddBiasParams& p, cudaStream_t stream);
 void add_bias(const AddBiasParams& p, cudaStream_t stream);
+
+struct AddParams {
+  __nv_bfloat16* x = nullptr;        // [n], updated in place
+  const __nv_bfloat16* y = nullptr;  // [n]
+  int64_t n = 0;                     // multiple of 8
+  int cta_budget = 0;
+};
+cudaError_t launch_add(const AddParams& p, cudaStream_t stream);
+void add(const AddParams& p, cudaStream_t stream);
 
 struct EmbeddingParams {
   const int32_t* ids = nullptr;           // [tokens]

@@ -40,6 +40,9 @@ struct GemmConfig {
   bool autotune = true;      // time the heuristic's candidates once per bucket
   int candidates = 8;        // how many heuristic results to consider
   int tune_iters = 5;        // timed runs per candidate (after one warm-up)
+  // Split-K partial sums only in f32 (no reduction in the bf16 output type): every output is one
+  // f32 sum rounded once, as a reference computes it.
+  bool f32_reductions = false;
 };
 
 struct GemmAlgoInfo {  // what was chosen for a bucket (for benchmarks and logs)

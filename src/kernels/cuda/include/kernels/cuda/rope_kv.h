@@ -9,7 +9,10 @@
 // Rotation, for pair i < head_dim/2 with angle a = pos * inv_freq[i] (f32; sincosf):
 //   half-split (HF rotate_half, "neox"):  (x[i], x[i + d/2])   -> (x*cos - y*sin, y*cos + x*sin)
 //   interleaved (GGUF/llama.cpp "norm"):  (x[2i], x[2i + 1])   -> same formula
-// inv_freq comes from the host (rope_inv_freq), which applies `llama3` scaling when configured.
+// rounded as transformers computes it on bf16 tensors: cos and sin rounded to bf16, then every
+// product and each sum. inv_freq comes from rope_inv_freq (host; `llama3` scaling when
+// configured) or rope_inv_freq_on_device (plain RoPE, computed with the GPU's powf as transformers
+// does when the model is built on the GPU).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -53,5 +56,9 @@ struct RopeFreqConfig {
   int original_max_position = 8192;
 };
 std::vector<float> rope_inv_freq(const RopeFreqConfig& c);
+// out[i] = 1.0f / powf((float)theta, (float)(2i) / (float)head_dim), i < head_dim / 2, on the GPU
+// (f32 throughout, like transformers' default rope init). Asynchronous on `stream`.
+cudaError_t launch_rope_inv_freq(float theta, int head_dim, float* out, cudaStream_t stream);
+void rope_inv_freq_on_device(double theta, int head_dim, float* out, cudaStream_t stream);
 
 }  // namespace nanoflow::cuda

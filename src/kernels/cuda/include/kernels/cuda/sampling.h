@@ -2,6 +2,8 @@
 // and the requested logprobs leave the device (the caller copies those small arrays to the host).
 //
 // Per row, in order:
+//  0. with round_bf16, the row rounded to bf16 in place first (a bf16 model's logits as transformers
+//     and vLLM produce them; greedy then agrees with torch.argmax on them, ties included);
 //  1. logprobs of the raw logits (vLLM's default): lse = logsumexp(l); sampled_logprob and the top
 //     `num_logprobs` (id, l - lse) in descending order (ties: lower id first);
 //  2. penalties on the row's history tokens (in place): repetition (l > 0 ? l / r : l * r, on every
@@ -28,6 +30,7 @@ inline constexpr int kMaxLogprobs = 20;
 struct SamplingParams {
   float* logits = nullptr;                 // [rows, vocab] f32, penalized in place
   int rows = 0, vocab = 0;
+  bool round_bf16 = false;                 // step 0 above
   const float* temperature = nullptr;      // [rows]; 0 = greedy
   const int32_t* top_k = nullptr;          // optional [rows]; <= 0 = off
   const float* top_p = nullptr;            // optional [rows]; >= 1 = off
