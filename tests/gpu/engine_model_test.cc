@@ -76,8 +76,9 @@ class GpuTinyGolden : public ::testing::TestWithParam<const char*> {
 };
 
 // The goldens are transformers in f32; the GPU runs bf16 weights and activations, which alone moves
-// logits by ~1-2.5% (relative L2) on these random tiny models. 3e-2 bounds that; a wrong kernel gives
-// O(1).
+// logits by ~1-3.3% (relative L2) on these random tiny models: transformers' own bf16 forward is
+// 0.012-0.033 from these goldens (tools/golden/make_bf16_goldens.py's models, CPU). 4e-2 bounds
+// that; a wrong kernel gives O(1).
 TEST_P(GpuTinyGolden, PromptLogitsMatchTransformers) {
   const auto g = golden::read_golden(golden_dir(GetParam()));
   Model& m = gpu_model(golden_dir(GetParam()));
@@ -86,7 +87,7 @@ TEST_P(GpuTinyGolden, PromptLogitsMatchTransformers) {
     const auto got = golden::all_logits(m, g.prompts[i], 0);
     const double e = rel_err(got, ref.data);
     std::printf("%s prompt %zu: rel err vs transformers %.3g\n", GetParam(), i, e);
-    EXPECT_LT(e, 3e-2) << GetParam() << " prompt " << i;
+    EXPECT_LT(e, 4e-2) << GetParam() << " prompt " << i;
   }
 }
 
@@ -140,10 +141,13 @@ TEST_P(GpuTinyGolden, ChunkedPrefillAndDecodeAgree) {
   }
 }
 
-// --numerics transformers (attention with bf16 scores and probabilities, un-fused residual adds)
-// against the goldens and against the fast path: both are bf16 forwards of the same model.
-TEST_P(GpuTinyGolden, TransformersNumericsMatchGoldensAndFastPath) {
-  const auto g = golden::read_golden(golden_dir(GetParam()));
+// Like for like: transformers' own bf16 forward of the same folder (golden_bf16.json,
+// tools/golden/make_bf16_goldens.py, CPU), in both numerics modes. The GPU rounds where transformers
+// rounds (norms, RoPE, SiLU, logits; --numerics transformers also the attention scores and
+// probabilities and the residual adds), so only f32 summation order separates the two: the logits
+// agree far closer than either does with f32, and the greedy continuations token for token.
+TEST_P(GpuTinyGolden, MatchesTransformersBf16InBothNumerics) {
+  const auto g = golden::read_golden(golden_dir(GetParam()), "_bf16");
   static std::map<std::string, std::unique_ptr<CudaModel>> cache;
   auto& tm = cache[GetParam()];
   if (!tm) {
@@ -151,18 +155,21 @@ TEST_P(GpuTinyGolden, TransformersNumericsMatchGoldensAndFastPath) {
     o.transformers_numerics = true;
     tm = CudaModel::load(golden_dir(GetParam()), o);
   }
-  Model& fast = gpu_model(golden_dir(GetParam()));
-  for (size_t i = 0; i < g.prompts.size(); ++i) {
-    const auto got = golden::all_logits(*tm, g.prompts[i], 0);
-    const double e = rel_err(got, g.logits.at("prompt" + std::to_string(i)).data);
-    const double ef = rel_err(got, golden::all_logits(fast, g.prompts[i], 0));
-    std::printf("%s prompt %zu (transformers numerics): rel err vs transformers f32 %.3g, vs fast path %.3g\n",
-                GetParam(), i, e, ef);
-    EXPECT_LT(e, 3e-2) << GetParam() << " prompt " << i;
-    EXPECT_LT(ef, 3e-2) << GetParam() << " prompt " << i;
+  for (Model* m : {static_cast<Model*>(&gpu_model(golden_dir(GetParam()))), static_cast<Model*>(tm.get())}) {
+    const char* mode = m == tm.get() ? "transformers" : "fast";
+    int identical = 0;
+    for (size_t i = 0; i < g.prompts.size(); ++i) {
+      const double e = rel_err(golden::all_logits(*m, g.prompts[i], 0), g.logits.at("prompt" + std::to_string(i)).data);
+      const auto got = greedy_generate(*m, g.prompts[i], static_cast<int>(g.greedy[i].size()));
+      identical += got == g.greedy[i] ? 1 : 0;
+      std::printf("%s prompt %zu (%s numerics): rel err vs transformers bf16 %.3g, greedy %s\n", GetParam(), i, mode, e,
+                  got == g.greedy[i] ? "identical" : "differs");
+      EXPECT_LT(e, 1e-2) << GetParam() << " prompt " << i << " (" << mode << ")";
+    }
+    std::printf("%s (%s numerics): %d of %zu greedy continuations identical to transformers bf16\n", GetParam(), mode,
+                identical, g.prompts.size());
+    EXPECT_EQ(identical, static_cast<int>(g.prompts.size())) << GetParam() << " (" << mode << ")";
   }
-  auto cpu = Model::load_cpu(golden_dir(GetParam()), {.num_threads = 2, .num_kv_pages = 64});
-  check_greedy_up_to_near_ties(*tm, *cpu, g, std::string(GetParam()) + " (transformers numerics)");
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, GpuTinyGolden, ::testing::ValuesIn(kArchs));

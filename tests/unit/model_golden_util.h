@@ -27,12 +27,14 @@ struct Golden {
   std::map<std::string, GoldenTensor> logits;
 };
 
-inline Golden read_golden(const std::string& dir) {
+// dir/golden.json + dir/logits.bin, or with suffix "_bf16": golden_bf16.json + logits_bf16.bin
+// (transformers' bf16 forward of the same folder, tools/golden/make_bf16_goldens.py).
+inline Golden read_golden(const std::string& dir, const std::string& suffix = "") {
   Golden g;
-  g.meta = nlohmann::json::parse(read_text_file(dir + "/golden.json"));
+  g.meta = nlohmann::json::parse(read_text_file(dir + "/golden" + suffix + ".json"));
   g.prompts = g.meta.at("prompts").get<std::vector<std::vector<int32_t>>>();
   g.greedy = g.meta.at("greedy").get<std::vector<std::vector<int32_t>>>();
-  std::ifstream f(dir + "/logits.bin", std::ios::binary);
+  std::ifstream f(dir + "/logits" + suffix + ".bin", std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   for (const auto& e : g.meta.at("logits")) {
     GoldenTensor t;

@@ -106,7 +106,13 @@ serving() {  # name timeout args... (nanoflow bench serving)
   grep -E "^rate " "$LOG" | tail -n 8
 }
 
-if [ "$MODE" = exact ] || [ "$MODE" = exact2 ]; then
+if [ "$MODE" = diag ]; then
+  # Where ours and transformers part: 1 layer of Llama-3-8B, and transformers against itself (batch 1
+  # vs batch 64) at full depth.
+  real l3_1layer 90 Meta-Llama-3-8B-Instruct --num-layers 1 --init-std 0.006 --numerics transformers,fast --num-prompts 16
+  real l3_batch1 260 Meta-Llama-3-8B-Instruct --init-std 0.006 --numerics transformers,fast --hf-batch1 16 --no-f32-reference
+  grep -E "^  ours \(|transformers batch 1|rc=" "$LOG"
+elif [ "$MODE" = exact ] || [ "$MODE" = exact2 ]; then
   # Greedy agreement with transformers bf16 (issue 8): both numerics modes of ours on the tiny golden
   # models (transformers bf16 on the same folders) and on the real shapes (initializer_range 0.006);
   # exact2: Mixtral (4 layers) and the throughput cost of --numerics transformers (512/512).
@@ -120,6 +126,7 @@ if [ "$MODE" = exact ] || [ "$MODE" = exact2 ]; then
     real qwen2_7b_std006 200 Qwen2-7B-Instruct --init-std 0.006 --numerics transformers,fast
   else
     real mixtral_4l_std006 200 Mixtral-8x7B-Instruct-v0.1 --num-layers 4 --init-std 0.006 --numerics transformers,fast
+    ours seq_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048
     W="--input-len 512 --output-len 512 --num-prompts 400 --max-running 512"
     ours num_fast_512_512 90 $W
     ours num_transformers_512_512 150 $W --numerics transformers

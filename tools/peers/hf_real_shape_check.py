@@ -93,6 +93,10 @@ def main():
     ap.add_argument("--peer-sdpa", action="store_true",
                     help="also run transformers with sdpa attention on the same weights")
     ap.add_argument("--skip-nanoflow", action="store_true", help="transformers' runs only")
+    ap.add_argument("--hf-batch1", type=int, default=0,
+                    help="> 0: also run transformers (--dtype) on the first N prompts one at a time (batch 1) and "
+                         "compare with its batched run: how far transformers is from itself when only the batch "
+                         "(hence the GEMM algorithms and summation order) changes")
     ap.add_argument("--numerics", default="fast",
                     help="comma-separated `nanoflow dump-logits --numerics` values to run (fast, transformers); "
                          "the first is the headline, every one is reported")
@@ -151,6 +155,22 @@ def main():
         set_attn(model, "sdpa")
         sdpa_logits, sdpa_greedy = run_hf(model)
         set_attn(model, "eager")
+    b1 = None
+    if a.hf_batch1 > 0:  # transformers against itself, batch 1 vs the batch of all prompts
+        nb = min(a.hf_batch1, a.num_prompts)
+        b1_logits, b1_greedy = [], []
+        for i in range(nb):
+            with torch.no_grad():
+                one = ids[i:i + 1].to(a.device)
+                b1_logits.append(model(one).logits[0, -1, :].float().cpu().numpy())
+                model.generation_config.eos_token_id = None
+                out = model.generate(one, attention_mask=torch.ones_like(one), max_new_tokens=a.new_tokens,
+                                     do_sample=False, pad_token_id=0)
+                b1_greedy.append(out[0, a.prompt_len:].cpu().tolist())
+        r = [float(np.linalg.norm(b1_logits[i] - hf_logits[i]) / np.linalg.norm(hf_logits[i])) for i in range(nb)]
+        b1 = {"prompts": nb, "logits_rel_err_max": max(r), "logits_rel_err_median": float(np.median(r)),
+              "greedy_identical": sum(1 for i in range(nb) if b1_greedy[i] == hf_greedy[i])}
+        print(f"transformers batch 1 vs batch {a.num_prompts}: {b1}")
     ref_logits, ref_greedy = (hf_logits, hf_greedy)
     if a.dtype != "float32" and not a.no_f32_reference:
         model = model.float()
@@ -265,7 +285,7 @@ def main():
         "greedy_identical_sdpa_vs_f32": same(sdpa_greedy, ref_greedy),
         "divergence_gap_over_row_std_max": max(gaps) if gaps else None,
         "hf_s": t_hf, "ours_s": t_ours,
-        "numerics": numerics, "per_numerics": per_numerics,
+        "numerics": numerics, "per_numerics": per_numerics, "hf_batch1_vs_batched": b1,
     }
     print(json.dumps(res, indent=2))
 
