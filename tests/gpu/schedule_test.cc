@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "engine/cuda_executor.h"
 #include "engine/pipeline_schedule.h"
@@ -100,6 +101,14 @@ double row_rel_err(const float* a, const float* b, int64_t n) {
 }
 
 int64_t argmax(const float* a, int64_t n) { return std::max_element(a, a + n) - a; }
+// The GPU sampler's greedy choice (sampling.h, round_bf16): argmax of the row rounded to bf16,
+// the lowest id among equal values.
+int64_t argmax_bf16(const float* a, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (bf16_to_f32(f32_to_bf16(a[i])) > bf16_to_f32(f32_to_bf16(a[best]))) best = i;
+  return best;
+}
 
 // Runs the schedule over the uploaded plan, then the sequential forward over the same plan, and
 // checks the schedule's logits against it. The schedule runs first, so its attention reads only the
@@ -135,7 +144,7 @@ Logits run_against_sequential(CudaModel& m, const engine::PipelineSchedule& s, c
 }
 
 // The executor with the schedule runs the plan as one greedy step; its samples must be the argmax
-// of the schedule's logits. Returns the executor's counters (scheduled or graphed).
+// of the schedule's logits rounded to bf16 (the sampler's greedy). Returns the executor's counters (scheduled or graphed).
 engine::CudaExecutorStats expect_executor_samples_argmax(CudaModel& m, const engine::PipelineSchedule& s,
                                                          const BatchPlan& plan, const std::vector<float>& logits,
                                                          bool graphs) {
@@ -161,7 +170,7 @@ engine::CudaExecutorStats expect_executor_samples_argmax(CudaModel& m, const eng
   EXPECT_EQ(o.samples.size(), static_cast<size_t>(rows));
   int agree = 0;
   for (int32_t r = 0; r < rows && r < static_cast<int32_t>(o.samples.size()); ++r)
-    agree += o.samples[static_cast<size_t>(r)].token == argmax(logits.data() + size_t(r) * V, V);
+    agree += o.samples[static_cast<size_t>(r)].token == argmax_bf16(logits.data() + size_t(r) * V, V);
   EXPECT_EQ(agree, rows);
   return ex.stats();
 }

@@ -17,6 +17,7 @@
 #   mode serving: `nanoflow bench serving` (Poisson arrivals, TTFT/TPOT) on the Splitwise trace;
 #   mode power: SM clock and power (nvidia-smi) during 1024/512 sequential and overlapped;
 #   mode tune: `nanoflow tune` (sequential vs the pipeline) on a short 512/1024 workload;
+#   mode regress: Mixtral greedy agreement and 1024/512 of this tree vs OLD_CARRY's binary;
 #   mode exact / exact2: greedy agreement with transformers bf16 in both --numerics modes (tiny
 #   goldens, Llama-3-8B, Qwen2-7B / Mixtral 4 layers) and the throughput cost of --numerics transformers.
 # (CARRY_DIR from tools/gpu/build_engine.sh.)
@@ -60,7 +61,7 @@ ours() {  # name timeout args...
   shift 2
   if [ "$(left)" -lt "$t" ]; then say "skip $name (budget)"; return; fi
   say "ours $name"
-  env ${NANOFLOW_OP_PROFILE:+NANOFLOW_OP_PROFILE=$NANOFLOW_OP_PROFILE} timeout "$t" "$C/bin/nanoflow" bench throughput --model preset:llama3-8b --output-json "$OUT/$name.json" "$@" >>"$LOG" 2>&1
+  env ${NANOFLOW_OP_PROFILE:+NANOFLOW_OP_PROFILE=$NANOFLOW_OP_PROFILE} timeout "$t" "${NANOFLOW_BIN:-$C/bin/nanoflow}" bench throughput --model preset:llama3-8b --output-json "$OUT/$name.json" "$@" >>"$LOG" 2>&1
   echo "$name rc=$?" | tee -a "$LOG"
 }
 peer() {  # name timeout args...
@@ -106,16 +107,29 @@ serving() {  # name timeout args... (nanoflow bench serving)
   grep -E "^rate " "$LOG" | tail -n 8
 }
 
-if [ "$MODE" = diag ]; then
+if [ "$MODE" = regress ]; then
+  # OLD_CARRY: another build's carry dir (tools/gpu/build_engine.sh at an earlier commit). Mixtral
+  # (4 layers, 32 prompts: 64 do not fit transformers' eager generate on an 80 GB card), then
+  # 1024/512 with this tree's binary and the earlier one back to back on the same card.
+  real mixtral_4l_std006 170 Mixtral-8x7B-Instruct-v0.1 --num-layers 4 --init-std 0.006 --numerics transformers,fast --num-prompts 32
+  W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
+  ours new_1024_512 110 $W
+  O=$(cd "${OLD_CARRY:?}" && pwd)
+  for f in "$O"/bin/nanoflow.xz; do [ -e "$f" ] && xz -dkf "$f"; done
+  NANOFLOW_BIN=$O/bin/nanoflow ours old_1024_512 110 $W
+  grep -E "^  ours \(|rc=|tok/s" "$LOG"
+elif [ "$MODE" = diag ]; then
   # Where ours and transformers part: 1 layer of Llama-3-8B, and transformers against itself (batch 1
-  # vs batch 64) at full depth.
+  # vs batch 64) at full depth; 1024/512 throughput of the default path; Mixtral (4 layers).
   real l3_1layer 90 Meta-Llama-3-8B-Instruct --num-layers 1 --init-std 0.006 --numerics transformers,fast --num-prompts 16
+  ours seq_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048
   real l3_batch1 260 Meta-Llama-3-8B-Instruct --init-std 0.006 --numerics transformers,fast --hf-batch1 16 --no-f32-reference
-  grep -E "^  ours \(|transformers batch 1|rc=" "$LOG"
+  real mixtral_4l_std006 150 Mixtral-8x7B-Instruct-v0.1 --num-layers 4 --init-std 0.006 --numerics transformers,fast
+  grep -E "^  ours \(|transformers batch 1|rc=|tok/s" "$LOG"
 elif [ "$MODE" = exact ] || [ "$MODE" = exact2 ]; then
   # Greedy agreement with transformers bf16 (issue 8): both numerics modes of ours on the tiny golden
   # models (transformers bf16 on the same folders) and on the real shapes (initializer_range 0.006);
-  # exact2: Mixtral (4 layers) and the throughput cost of --numerics transformers (512/512).
+  # exact2: the throughput cost of --numerics transformers (512/512).
   if [ "$MODE" = exact ]; then
     say "tiny goldens vs transformers bf16"
     PYTHONUNBUFFERED=1 timeout 150 python3 tools/peers/hf_tiny_greedy_check.py --nanoflow "$C/bin/nanoflow" \
@@ -125,8 +139,6 @@ elif [ "$MODE" = exact ] || [ "$MODE" = exact2 ]; then
     real llama3_8b_std006 200 Meta-Llama-3-8B-Instruct --init-std 0.006 --numerics transformers,fast
     real qwen2_7b_std006 200 Qwen2-7B-Instruct --init-std 0.006 --numerics transformers,fast
   else
-    real mixtral_4l_std006 200 Mixtral-8x7B-Instruct-v0.1 --num-layers 4 --init-std 0.006 --numerics transformers,fast
-    ours seq_1024_512 110 --input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048
     W="--input-len 512 --output-len 512 --num-prompts 400 --max-running 512"
     ours num_fast_512_512 90 $W
     ours num_transformers_512_512 150 $W --numerics transformers
