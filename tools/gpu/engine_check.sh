@@ -108,10 +108,11 @@ serving() {  # name timeout args... (nanoflow bench serving)
 }
 
 if [ "$MODE" = regress ]; then
-  # OLD_CARRY: another build's carry dir (tools/gpu/build_engine.sh at an earlier commit). Mixtral
+  # OLD_CARRY: another build's carry dir (tools/gpu/build_engine.sh at an earlier commit). Mixtral (MIXTRAL=0: not)
   # (4 layers, 32 prompts: 64 do not fit transformers' eager generate on an 80 GB card), then
   # 1024/512 with this tree's binary and the earlier one back to back on the same card.
-  real mixtral_4l_std006 170 Mixtral-8x7B-Instruct-v0.1 --num-layers 4 --init-std 0.006 --numerics transformers,fast --num-prompts 32
+  [ "${MIXTRAL:-1}" = 1 ] && real mixtral_4l_std006 170 Mixtral-8x7B-Instruct-v0.1 --num-layers 4 --init-std 0.006 \
+    --numerics transformers,fast --num-prompts 32
   W="--input-len 1024 --output-len 512 --num-prompts 1000 --max-running 680 --max-batch-tokens 2048"
   ours new_1024_512 110 $W
   O=$(cd "${OLD_CARRY:?}" && pwd)
