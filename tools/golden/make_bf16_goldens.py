@@ -5,6 +5,8 @@ tests/data/golden/<arch>/ folder, next to the f32 goldens make_goldens.py wrote 
                     KV cache, no processors; torch.argmax breaks ties toward the lower id),
                     greedy_min_gap, logits (index into logits_bf16.bin), versions
   logits_bf16.bin   per prompt the bf16 logits of every prompt position [len, vocab], as f32
+                    (smollm2_gguf: the real GGUF; the last position of its first 3 prompts, as its
+                    f32 golden)
 A bf16 engine is compared with these like for like (tests/gpu/engine_model_test.cc): the f32
 goldens can only be matched up to bf16 noise and near-ties.
 
@@ -20,7 +22,8 @@ import transformers
 from transformers import AutoModelForCausalLM
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data", "golden")
-ARCHS = ["llama2", "llama31", "qwen2", "mixtral", "smollm2_tiny"]
+ARCHS = ["llama2", "llama31", "qwen2", "mixtral", "smollm2_tiny", "smollm2_gguf"]
+GGUF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 @torch.no_grad()
@@ -48,7 +51,15 @@ def main():
             continue
         folder = os.path.join(ROOT, arch)
         f32 = json.load(open(os.path.join(folder, "golden.json")))
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16, attn_implementation="eager").eval()
+        if arch == "smollm2_gguf":  # the real GGUF, dequantized by transformers, in bf16
+            if not os.path.exists(GGUF):
+                print(f"{arch}: {GGUF} absent (scripts/fetch_model.sh), skipped")
+                continue
+            model = AutoModelForCausalLM.from_pretrained(os.path.dirname(GGUF), gguf_file=os.path.basename(GGUF),
+                                                         dtype=torch.bfloat16, attn_implementation="eager").eval()
+        else:
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16,
+                                                         attn_implementation="eager").eval()
         meta = {"arch": arch, "source": "tools/golden/make_bf16_goldens.py",
                 "versions": {"transformers": transformers.__version__, "torch": torch.__version__},
                 "weights_dtype": "bf16", "compute_dtype": "bfloat16", "attn_implementation": "eager",
@@ -58,10 +69,14 @@ def main():
             for i, ids in enumerate(f32["prompts"]):
                 with torch.no_grad():
                     a = model(torch.tensor([ids]), use_cache=False).logits[0].float().numpy()
-                a = np.ascontiguousarray(a, dtype="<f4")
-                f.write(a.tobytes())
-                meta["logits"].append({"key": f"prompt{i}", "offset": offset, "shape": list(a.shape)})
-                offset += a.size
+                key = f"prompt{i}"
+                if arch == "smollm2_gguf":  # as its f32 golden: the last position of the first 3 prompts
+                    a, key = a[-1:], f"prompt{i}_last"
+                if arch != "smollm2_gguf" or i < 3:
+                    a = np.ascontiguousarray(a, dtype="<f4")
+                    f.write(a.tobytes())
+                    meta["logits"].append({"key": key, "offset": offset, "shape": list(a.shape)})
+                    offset += a.size
                 toks, gap = greedy(model, ids, len(f32["greedy"][i]))
                 meta["greedy"].append(toks)
                 meta["greedy_min_gap"].append(gap)
