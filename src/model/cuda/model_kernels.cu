@@ -4,28 +4,12 @@
 
 #include "model_kernels.h"
 
+#include "kernels/cuda/common.cuh"
+
 namespace nanoflow::model_cuda {
 namespace {
 
-__device__ __forceinline__ float bf16r(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
-
-// Max (is_max) or sum over the CTA; `red` holds 32 floats; every thread gets the result.
-__device__ float block_reduce(float v, float* red, bool is_max) {
-  for (int o = 16; o > 0; o >>= 1) {
-    const float w = __shfl_xor_sync(0xffffffffu, v, o);
-    v = is_max ? fmaxf(v, w) : v + w;
-  }
-  __syncthreads();
-  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-  __syncthreads();
-  const int nw = (blockDim.x + 31) >> 5;
-  v = (threadIdx.x & 31) < nw ? red[threadIdx.x & 31] : (is_max ? -INFINITY : 0.f);
-  for (int o = 16; o > 0; o >>= 1) {
-    const float w = __shfl_xor_sync(0xffffffffu, v, o);
-    v = is_max ? fmaxf(v, w) : v + w;
-  }
-  return v;
-}
+using cuda::dev::bf16r;
 
 __global__ void fill_deferred_kernel(int32_t* token_ids, const int32_t* prev, const int32_t* pairs, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -67,14 +51,14 @@ __global__ void naive_attention_kernel(NaiveAttentionParams p) {
     scores[j] = sc;
     mx = fmaxf(mx, sc);
   }
-  mx = block_reduce(mx, red, true);
+  mx = cuda::dev::block_max(mx, red);
   float sum = 0.f;
   for (int j = threadIdx.x; j < n; j += blockDim.x) {
     const float e = expf(scores[j] - mx);
     scores[j] = e;
     sum += e;
   }
-  sum = block_reduce(sum, red, false);
+  sum = cuda::dev::block_sum(sum, red);
   for (int j = threadIdx.x; j < n; j += blockDim.x) scores[j] = bf16r(scores[j] / sum);
   __syncthreads();
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
