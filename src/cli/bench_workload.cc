@@ -121,6 +121,8 @@ std::vector<GenerateRequest> workload_requests(const WorkloadOptions& o, const s
 }
 
 BenchEngine make_bench_engine(const WorkloadOptions& o) {
+  NF_CHECK_INPUT(o.numerics == "fast" || o.backend == "cuda")
+      << "--numerics " << o.numerics << " is a CUDA option (the CPU backend computes in f32)";
   EngineConfig ec;
   ec.model_path = o.model;
   ec.backend = o.backend;

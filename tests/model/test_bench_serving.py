@@ -81,6 +81,14 @@ class BenchServing(unittest.TestCase):
         _, tight = bench("--request-rate", "4", "--latency-slo-ms", "0.001", n=4)
         self.assertIsNone(tight["max_rate_within_slo"])
 
+    def test_numerics_is_checked(self):
+        for args, needle in ((("--numerics", "bogus"), "--numerics"),
+                             (("--numerics", "transformers"), "CUDA option")):
+            p, _ = bench(*args, check=False)
+            self.assertNotEqual(p.returncode, 0, args)
+            self.assertIn(needle, p.stderr, args)
+            self.assertNotIn("terminate called", p.stderr, args)
+
     def test_bad_rates_are_refused(self):
         for bad in ("0", "-2", "abc", "4,", ",4", "", "nan", "3x"):
             p, _ = bench("--request-rate", bad, check=False)
