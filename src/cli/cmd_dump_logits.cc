@@ -46,6 +46,8 @@ int run_dump_logits(const DumpLogitsOptions& o) {
     tokens += static_cast<int64_t>(p.size());
     pages += (static_cast<int64_t>(p.size()) + o.new_tokens + kPageSize - 1) / kPageSize;
   }
+  NF_CHECK_INPUT(o.numerics == "fast" || o.backend == "cuda")
+      << "--numerics " << o.numerics << " is a CUDA option (the CPU backend computes in f32)";
   std::unique_ptr<Model> model;
   if (o.backend == "cpu") {
     model = Model::load_cpu(o.model, {.num_threads = o.threads, .num_kv_pages = pages + 1});
