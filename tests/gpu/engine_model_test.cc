@@ -188,6 +188,17 @@ TEST(GpuSmolLM2, GreedyMatchesTransformers) {
   auto cpu = Model::load_cpu(gguf, {.num_threads = 8, .num_kv_pages = 64});
   const int same = check_greedy_up_to_near_ties(gpu_model(gguf), *cpu, g, "SmolLM2 GGUF");
   EXPECT_GE(same, static_cast<int>(g.prompts.size()) - 1) << "more than one continuation diverged";
+  // Like for like: transformers' bf16 forward of the same GGUF (golden_bf16.json, CPU), which itself
+  // agrees with the f32 goldens on 4 of 8. (Added in the fifth session; not yet run on a GPU.)
+  const auto g16 = golden::read_golden(golden_dir("smollm2_gguf"), "_bf16");
+  int same16 = 0;
+  for (size_t i = 0; i < g16.prompts.size(); ++i) {
+    const auto got = greedy_generate(gpu_model(gguf), g16.prompts[i], static_cast<int>(g16.greedy[i].size()));
+    same16 += got == g16.greedy[i] ? 1 : 0;
+  }
+  std::printf("SmolLM2 GGUF: %d of %zu greedy continuations identical to transformers bf16\n", same16,
+              g16.prompts.size());
+  EXPECT_GE(same16, static_cast<int>(g16.prompts.size()) - 1);
 }
 
 // The executor's asynchronous path: iteration i+1 (whose decode tokens are "deferred": the
