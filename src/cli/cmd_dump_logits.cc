@@ -1,6 +1,6 @@
 // `nanoflow dump-logits` (hidden): for checks against transformers on real-shaped random models
 // (tools/peers/hf_real_shape_check.py). For every prompt of a JSON file {"prompts": [[ids], ...]}:
-// the logits (f32 holding bf16 values, as transformers' LM head gives them) after the whole prompt (one row per prompt, written raw to --out-logits) and the
+// the logits (CUDA: f32 holding bf16 values, as transformers' LM head gives them) after the whole prompt (one row per prompt, written raw to --out-logits) and the
 // greedy continuation of --new-tokens tokens (JSON to --out-json). All prompts run together, as one
 // batch per step (prefill, then one decode token each).
 //   nanoflow dump-logits --model DIR --prompts p.json --new-tokens 64 --out-logits l.bin --out-json g.json

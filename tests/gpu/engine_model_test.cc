@@ -186,10 +186,13 @@ TEST(GpuSmolLM2, GreedyMatchesTransformers) {
   if (!std::filesystem::exists(gguf)) GTEST_SKIP() << gguf << " absent";
   const auto g = golden::read_golden(golden_dir("smollm2_gguf"));
   auto cpu = Model::load_cpu(gguf, {.num_threads = 8, .num_kv_pages = 64});
-  const int same = check_greedy_up_to_near_ties(gpu_model(gguf), *cpu, g, "SmolLM2 GGUF");
-  EXPECT_GE(same, static_cast<int>(g.prompts.size()) - 1) << "more than one continuation diverged";
-  // Like for like: transformers' bf16 forward of the same GGUF (golden_bf16.json, CPU), which itself
-  // agrees with the f32 goldens on 4 of 8. (Added in the fifth session; not yet run on a GPU.)
+  // Against transformers' f32: every divergence at a near-tie of the f32 oracle (checked inside).
+  // No count: transformers' own bf16 agrees with these f32 goldens on only 4 of 8, and since the
+  // GPU rounds where transformers' bf16 rounds (fifth session) ours follows the bf16 one (7 of 8
+  // with the f32 goldens in run 6, before that change).
+  check_greedy_up_to_near_ties(gpu_model(gguf), *cpu, g, "SmolLM2 GGUF");
+  // Like for like: transformers' bf16 forward of the same GGUF (golden_bf16.json, CPU). (Added in
+  // the fifth session; not yet run on a GPU.)
   const auto g16 = golden::read_golden(golden_dir("smollm2_gguf"), "_bf16");
   int same16 = 0;
   for (size_t i = 0; i < g16.prompts.size(); ++i) {

@@ -135,7 +135,10 @@ def main():
     # output one f32 sum rounded once, the reference's best accuracy.
     torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
 
-    def run_hf(m):
+    def run_hf(m, keep_steps=False):
+        """Prompt-end logits, greedy continuations and (keep_steps) the generate run's own logits
+        at every step, [steps][prompts, vocab] f32 on the CPU: divergences are judged in the very
+        logits the reference chose from (a recompute at batch 1 differs, see --hf-batch1)."""
         with torch.no_grad():
             dev_ids = ids.to(a.device)
             logits = m(dev_ids).logits[:, -1, :].float().cpu().numpy()
@@ -143,17 +146,19 @@ def main():
             # logit (min_new_tokens would mask EOS, which nanoflow's greedy loop does not).
             m.generation_config.eos_token_id = None
             out = m.generate(dev_ids, attention_mask=torch.ones_like(dev_ids), max_new_tokens=a.new_tokens,
-                             do_sample=False, pad_token_id=0)
-        return logits, out[:, a.prompt_len:].cpu().tolist()
+                             do_sample=False, pad_token_id=0, output_logits=keep_steps,
+                             return_dict_in_generate=True)
+            steps = [x.float().cpu() for x in out.logits] if keep_steps else None
+        return logits, out.sequences[:, a.prompt_len:].cpu().tolist(), steps
 
     # transformers in the chosen dtype (what users run), then the same weights upcast to f32: the
     # f32 run is the exact reference, and the bf16 run's own distance from it calibrates what
     # bf16 arithmetic alone costs on this model (random weights drift chaotically with depth).
-    hf_logits, hf_greedy = run_hf(model)
+    hf_logits, hf_greedy, hf_steps = run_hf(model, keep_steps=True)
     sdpa_logits, sdpa_greedy = None, None
     if a.peer_sdpa:  # a second correct implementation in the same dtype, same weights
         set_attn(model, "sdpa")
-        sdpa_logits, sdpa_greedy = run_hf(model)
+        sdpa_logits, sdpa_greedy, _ = run_hf(model)
         set_attn(model, "eager")
     b1 = None
     if a.hf_batch1 > 0:  # transformers against itself, batch 1 vs the batch of all prompts
@@ -171,19 +176,21 @@ def main():
         b1 = {"prompts": nb, "logits_rel_err_max": max(r), "logits_rel_err_median": float(np.median(r)),
               "greedy_identical": sum(1 for i in range(nb) if b1_greedy[i] == hf_greedy[i])}
         print(f"transformers batch 1 vs batch {a.num_prompts}: {b1}")
-    ref_logits, ref_greedy = (hf_logits, hf_greedy)
+    ref_logits, ref_greedy, ref_steps = (hf_logits, hf_greedy, hf_steps)
     if a.dtype != "float32" and not a.no_f32_reference:
         model = model.float()
-        ref_logits, ref_greedy = run_hf(model)
+        ref_logits, ref_greedy, ref_steps = run_hf(model, keep_steps=True)
     t_hf = time.time() - t0
 
-    # Free the GPU for our process; the model is reloaded below for the divergence analysis.
+    # Free the GPU for our process (divergences are judged in the generate runs' own step logits).
     del model
     if a.device == "cuda":
         torch.cuda.empty_cache()
     t1 = time.time()
     ours_logits, ours_greedy, t_ours = None, None, None
     numerics = [n for n in a.numerics.split(",") if n]
+    if not numerics and not a.skip_nanoflow:
+        ap.error("--numerics needs at least one mode")
     ours_runs = {}
     if not a.skip_nanoflow:
         for num in numerics:
@@ -215,42 +222,30 @@ def main():
     identical = same(ours_greedy, hf_greedy)
     divergences = []
     diverging = [] if ours_greedy is None else [i for i in range(a.num_prompts) if ours_greedy[i] != ref_greedy[i]]
-    if diverging:
-        # Near-ties are judged in the exact (f32) reference's own logits at the divergence point.
-        ref_dtype = torch.float32 if not a.no_f32_reference else dtype
-        model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=ref_dtype, attn_implementation="eager").to(a.device)
-        model.eval()
-        with torch.no_grad():
-            for i in diverging:
-                d = next(k for k in range(a.new_tokens) if ours_greedy[i][k] != ref_greedy[i][k])
-                prefix = ids[i].tolist() + ref_greedy[i][:d]
-                row = model(torch.tensor([prefix], device=a.device)).logits[0, -1].float().cpu().numpy()
-                top2 = np.sort(row)[-2:]
-                divergences.append({
-                    "prompt": i, "at": d,
-                    "ref_token": ref_greedy[i][d], "our_token": ours_greedy[i][d],
-                    "gap_in_ref_logits": float(row[ref_greedy[i][d]] - row[ours_greedy[i][d]]),
-                    "ref_top2_gap": float(top2[1] - top2[0]),
-                    "row_std": float(row.std()),
-                })
+    # Near-ties are judged in the exact (f32) reference's own logits at the divergence point, the
+    # row its generate run chose from.
+    for i in diverging:
+        d = next(k for k in range(a.new_tokens) if ours_greedy[i][k] != ref_greedy[i][k])
+        row = ref_steps[d][i].numpy()
+        top2 = np.sort(row)[-2:]
+        divergences.append({
+            "prompt": i, "at": d,
+            "ref_token": ref_greedy[i][d], "our_token": ours_greedy[i][d],
+            "gap_in_ref_logits": float(row[ref_greedy[i][d]] - row[ours_greedy[i][d]]),
+            "ref_top2_gap": float(top2[1] - top2[0]),
+            "row_std": float(row.std()),
+        })
     gaps = [d["gap_in_ref_logits"] / d["row_std"] for d in divergences if d["row_std"] > 0]
 
     # Every numerics mode against transformers in --dtype: identical continuations, and at each
-    # divergence transformers' own (bf16) logits there: gap 0 is an exact tie in its bf16 logits
-    # (torch.argmax takes the lower id), a small gap a near-tie.
+    # divergence transformers' own (bf16) logits there, the row its generate run chose from: gap 0
+    # is an exact tie in its bf16 logits (torch.argmax takes the lower id), a small gap a near-tie.
     per_numerics = {}
-    hf_model = None
     for num, (lg, gr, tn) in ours_runs.items():
         divs = []
         for i in [i for i in range(a.num_prompts) if gr[i] != hf_greedy[i]]:
-            if hf_model is None:
-                hf_model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=dtype,
-                                                                attn_implementation="eager").to(a.device)
-                hf_model.eval()
             d = next(k for k in range(a.new_tokens) if gr[i][k] != hf_greedy[i][k])
-            prefix = ids[i].tolist() + hf_greedy[i][:d]
-            with torch.no_grad():
-                row = hf_model(torch.tensor([prefix], device=a.device)).logits[0, -1].float().cpu().numpy()
+            row = hf_steps[d][i].numpy()
             divs.append({"prompt": i, "at": d, "hf_token": hf_greedy[i][d], "our_token": gr[i][d],
                          "gap_in_hf_logits": float(row[hf_greedy[i][d]] - row[gr[i][d]]),
                          "row_std": float(row.std())})

@@ -25,13 +25,14 @@ ARCHS = ["llama2", "llama31", "qwen2", "mixtral", "smollm2_tiny"]
 
 
 def hf_greedy(model, prompt, n, device):
-    """Plain greedy loop with the KV cache (no logits processors, no end-of-sequence stop)."""
+    """Greedy generation with the KV cache (no logits processors, no end-of-sequence stop): the
+    tokens and the logits row each step chose from."""
     model.generation_config.eos_token_id = None
     ids = torch.tensor([prompt], device=device)
     with torch.no_grad():
         out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False,
-                             pad_token_id=0)
-    return out[0, len(prompt):].tolist()
+                             pad_token_id=0, output_logits=True, return_dict_in_generate=True)
+    return out.sequences[0, len(prompt):].tolist(), [x[0].float().cpu().numpy() for x in out.logits]
 
 
 def main():
@@ -42,6 +43,7 @@ def main():
     ap.add_argument("--archs", default=",".join(ARCHS))
     ap.add_argument("--numerics", default="fast,transformers")
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--backend", default="cuda", help="ours: cuda, or cpu (f32; plumbing check, --numerics fast)")
     ap.add_argument("--output-json", default="")
     a = ap.parse_args()
     os.makedirs(a.work_dir, exist_ok=True)
@@ -56,7 +58,8 @@ def main():
         n = len(g["greedy"][0])
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16,
                                                      attn_implementation="eager").to(a.device).eval()
-        ref = [hf_greedy(model, p, n, a.device) for p in prompts]
+        runs = [hf_greedy(model, p, n, a.device) for p in prompts]
+        ref = [r[0] for r in runs]
         pj = os.path.join(a.work_dir, f"{arch}_prompts.json")
         json.dump({"prompts": prompts}, open(pj, "w"))
         entry = {"prompts": len(prompts), "new_tokens": n,
@@ -64,16 +67,14 @@ def main():
         for num in numerics:
             oj = os.path.join(a.work_dir, f"{arch}_{num}.json")
             subprocess.run([a.nanoflow, "dump-logits", "--model", folder, "--prompts", pj, "--new-tokens", str(n),
-                            "--numerics", num, "--out-json", oj], check=True)
+                            "--backend", a.backend, "--numerics", num, "--out-json", oj], check=True)
             ours = json.load(open(oj))["greedy"]
             divs = []
             for i in range(len(prompts)):
                 if ours[i] == ref[i]:
                     continue
                 d = next(k for k in range(n) if ours[i][k] != ref[i][k])
-                with torch.no_grad():
-                    row = model(torch.tensor([prompts[i] + ref[i][:d]], device=a.device)).logits[0, -1].float()
-                row = row.cpu().numpy()
+                row = runs[i][1][d]
                 divs.append({"prompt": i, "at": d, "gap_in_hf_bf16_logits": float(row[ref[i][d]] - row[ours[i][d]]),
                              "row_std": float(np.std(row))})
             entry[num] = {"identical": len(prompts) - len(divs), "divergences": divs}

@@ -97,7 +97,9 @@ struct GemmRunner::Impl {
     const size_t ws = workspace.bytes();
     cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
     if (st == CUBLAS_STATUS_SUCCESS && cfg.f32_reductions) {
-      const uint32_t mask = CUBLASLT_REDUCTION_SCHEME_INPLACE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+      // COMPUTE_TYPE only: INPLACE reduces in the output buffer's type (bf16 here). Algorithms
+      // without split-K (scheme NONE) stay allowed.
+      const uint32_t mask = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
       st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &mask, sizeof mask);
     }
     if (st == CUBLAS_STATUS_SUCCESS) {

@@ -39,12 +39,12 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
       }
       dev::unpack8(raw, v[k]);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) ss += v[k][j] * v[k][j];
+      for (int j = 0; j < 8; ++j) ss += __fmul_rn(v[k][j], v[k][j]);  // rounded squares (x.pow(2)), no FMA
     }
   }
   ss = dev::block_sum(ss, scratch);
-  // mean = sum * (1/n), as torch's mean reduction computes it
-  const float inv = rsqrtf(ss * (1.0f / static_cast<float>(p.hidden)) + p.eps);
+  // mean = sum * (1/n), as torch's mean reduction computes it, rounded before + eps (no FMA)
+  const float inv = rsqrtf(__fadd_rn(__fmul_rn(ss, 1.0f / static_cast<float>(p.hidden)), p.eps));
   const uint4* w = reinterpret_cast<const uint4*>(p.weight);
   uint4* out = reinterpret_cast<uint4*>(p.out + static_cast<size_t>(row) * p.hidden);
 #pragma unroll

@@ -95,6 +95,19 @@ class CudaModelImpl final : public CudaModel {
     NF_CHECK_INPUT(tuned_attention_ || hd <= 256) << "head_dim " << hd << " unsupported";
     max_model_len_ = opt_.max_model_len > 0 ? opt_.max_model_len
                                             : static_cast<int32_t>(std::min<int64_t>(cfg_.max_position_embeddings, 1 << 20));
+    if (!tuned_attention_) {
+      // The plain attention kernel keeps a query's scores in shared memory; decode graphs pad the KV
+      // length up to its bucket (model_kernels.h, plan_staging.cc).
+      int optin = 0;
+      NF_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, opt_.device))
+          << "shared memory limit";
+      const int64_t kv = std::max<int64_t>(max_model_len_, decode_graph_kv_bucket(max_model_len_));
+      const int64_t need = (kv + hd + 32) * 4;
+      NF_CHECK_INPUT(need <= optin) << "max_model_len " << max_model_len_ << " needs " << need / 1024
+                                    << " KiB of shared memory per attention block here (plain attention kernel"
+                                    << (opt_.transformers_numerics ? ", --numerics transformers" : "")
+                                    << "); this GPU allows " << optin / 1024 << " KiB: use a smaller max_model_len";
+    }
 
     // Weights: count, allocate exactly, fill.
     size_t wbytes = 0;

@@ -140,7 +140,7 @@ cudaError_t launch_fill_deferred(int32_t* token_ids, const int32_t* prev, const 
 cudaError_t launch_naive_attention(const NaiveAttentionParams& p, cudaStream_t s) {
   if (p.tokens <= 0) return cudaSuccess;
   const size_t smem = (static_cast<size_t>(p.max_kv_len) + p.head_dim) * sizeof(float);
-  if (smem > 48 * 1024) {
+  if (smem + 32 * sizeof(float) > 48 * 1024) {  // + the kernel's static reduction scratch
     cudaError_t e = cudaFuncSetAttribute(naive_attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(smem));
     if (e != cudaSuccess) return e;

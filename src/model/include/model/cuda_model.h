@@ -55,6 +55,9 @@ struct CudaModelOptions {
   // attention kernel instead of the flash-style ones), residual adds un-fused from the GEMMs. For
   // checking against transformers token for token; slower (attention several times, no nano-batch
   // lanes). Off: the fast kernels, which differ from transformers by bf16 rounding noise only.
+  // Mixtral's expert combine is that of transformers 5's default grouped_mm experts in both modes
+  // (the weighted expert outputs summed in f32, rounded once). The attention kernel keeps a row's
+  // scores in shared memory, so load refuses a max_model_len it cannot hold (~57k tokens on Hopper).
   bool transformers_numerics = false;
   int32_t num_layers_override = 0;  // > 0: keep only the first N layers (reduced models for tests)
   uint64_t preset_seed = 0x6e616e6f666c6f77ull;  // random-weight presets: init seed

@@ -1,7 +1,8 @@
 // RoPE on Q and K fused with writing K and V into the paged KV cache (DESIGN.md §4 "KV cache").
 //
 // Input is the QKV GEMM's output row per token: [q heads | k heads | v heads], each head head_dim
-// values (HF q_proj/k_proj/v_proj concatenated), plus an optional QKV bias (Qwen2) added first.
+// values (HF q_proj/k_proj/v_proj concatenated), plus an optional QKV bias added first in f32 (the
+// CUDA model instead adds Qwen2's bias in the GEMM's epilogue, one rounding as transformers does).
 // Outputs: q_out [tokens, hq, head_dim] rotated; K rotated and V copied into
 //   k_cache / v_cache: [num_pages][16 slots][hkv][head_dim] bf16,
 // at page page_ids[page_start[s] + pos / 16], slot pos % 16 of the token's sequence s.
