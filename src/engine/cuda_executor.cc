@@ -240,7 +240,7 @@ void CudaExecutor::sample_on_host(InFlight& f, const CudaPlanShape& sh) {
   NF_CUDA_CHECK(cudaMemcpyAsync(host_logits_.data(), model_.logits_device(), host_logits_.size() * 4,
                                 cudaMemcpyDeviceToHost, s)) << "logits download";
   NF_CUDA_CHECK(cudaStreamSynchronize(s)) << "host sampling";
-  for (float& l : host_logits_) l = bf16_to_f32(f32_to_bf16(l));  // as the GPU sampler (round_bf16)
+  for (float& l : host_logits_) l = round_bf16(l);  // as the GPU sampler (round_bf16)
   for (auto& g : in_flight_) absorb(g);  // every earlier iteration is complete now
   ++stats_.host_sampled_iterations;
   const size_t R0 = static_cast<size_t>(f.k) * model_.layout().max_sampled;

@@ -25,7 +25,6 @@ using cuda::DeviceBuffer;
     ::nanoflow::cuda::set_device(0);                                  \
   } while (0)
 
-inline float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
 
 // Uniform values in [lo, hi), rounded to bf16 so the CPU reference sees exactly the GPU's inputs.
 inline std::vector<float> random_bf16_values(size_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {

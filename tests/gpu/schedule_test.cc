@@ -106,7 +106,7 @@ int64_t argmax(const float* a, int64_t n) { return std::max_element(a, a + n) - 
 int64_t argmax_bf16(const float* a, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)
-    if (bf16_to_f32(f32_to_bf16(a[i])) > bf16_to_f32(f32_to_bf16(a[best]))) best = i;
+    if (round_bf16(a[i]) > round_bf16(a[best])) best = i;
   return best;
 }
 

@@ -61,7 +61,7 @@ TEST(SmolLM2, GreedyAndLogitsMatchTransformers) {
           double num = 0, den = 0;
           for (int64_t v = 0; v < vocab; ++v) {
             const float x = b->second.data[v];
-            ASSERT_EQ(x, bf16_to_f32(f32_to_bf16(x))) << "prompt " << i << ": not a bf16 value";
+            ASSERT_EQ(x, round_bf16(x)) << "prompt " << i << ": not a bf16 value";
             num += (double(x) - row[v]) * (double(x) - row[v]);
             den += double(row[v]) * row[v];
           }

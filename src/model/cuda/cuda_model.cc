@@ -144,10 +144,11 @@ class CudaModelImpl final : public CudaModel {
     rf.low_freq_factor = cfg_.rope_low_freq_factor;
     rf.high_freq_factor = cfg_.rope_high_freq_factor;
     rf.original_max_position = static_cast<int>(cfg_.rope_original_max_position);
-    const std::vector<float> inv = cuda::rope_inv_freq(rf);
-    inv_freq_ = cuda::DeviceBuffer(inv.size() * 4);
-    inv_freq_.upload(inv.data(), inv.size() * 4);
-    if (!rf.llama3) {  // plain RoPE: the GPU's powf, bit-identical to transformers built on the GPU
+    inv_freq_ = cuda::DeviceBuffer(un(hd / 2) * 4);
+    if (rf.llama3) {  // the frequency-dependent scaling on the host
+      const std::vector<float> inv = cuda::rope_inv_freq(rf);
+      inv_freq_.upload(inv.data(), inv.size() * 4);
+    } else {  // plain RoPE: the GPU's powf, bit-identical to transformers built on the GPU
       cuda::rope_inv_freq_on_device(rf.theta, rf.head_dim, inv_freq_.as<float>(), nullptr);
       NF_CUDA_CHECK(cudaDeviceSynchronize()) << "rope inv_freq";
     }
@@ -283,7 +284,7 @@ class CudaModelImpl final : public CudaModel {
     stream_.synchronize();
     // Rounded to bf16 like the GPU sampler's (sampling.h step 0): what transformers' LM head gives.
     const size_t nl = un(sh.num_sampled) * un(cfg_.vocab_size);
-    for (size_t i = 0; i < nl; ++i) logits[i] = bf16_to_f32(f32_to_bf16(logits[i]));
+    for (size_t i = 0; i < nl; ++i) logits[i] = round_bf16(logits[i]);
   }
 
   void copy_page(int32_t src, int32_t dst) override {
